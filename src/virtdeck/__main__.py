@@ -1,0 +1,3 @@
+from virtdeck.cli.entry import main
+
+main()

@@ -1,0 +1,37 @@
+"""What every command shares: settings, a lazily built engine, the consoles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import typer
+from rich.console import Console
+
+from virtdeck.engine import Engine
+from virtdeck.settings import Settings
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@dataclass
+class AppState:
+    uri: str | None = None
+    domain_type: str | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            settings = Settings.from_env(uri=self.uri, domain_type=self.domain_type)
+            self._engine = Engine(settings)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+
+
+def engine(ctx: typer.Context) -> Engine:
+    state: AppState = ctx.ensure_object(AppState)
+    return state.engine

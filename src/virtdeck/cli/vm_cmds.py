@@ -1,0 +1,301 @@
+"""``virtdeck vm ...``: create and drive virtual machines (virsh names work too)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from virtdeck.engine.schemas import GraphicsKind, VmCreate, VmDetail, VmSummary
+from virtdeck.errors import InvalidInput
+from virtdeck.model import SizeError, format_size, parse_size
+
+from .context import console, engine
+
+app = typer.Typer(help="Create and manage virtual machines.", no_args_is_help=True)
+
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="VM name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _size(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value, default_unit="M")
+    except SizeError as exc:
+        raise InvalidInput(f"{option}: {exc}") from exc
+
+
+def _mem(kib: int) -> str:
+    return format_size(kib * 1024)
+
+
+@app.command("list")
+def list_vms(
+    ctx: typer.Context,
+    as_json: JsonOpt = False,
+    all_: Annotated[
+        bool,
+        typer.Option("--all", "-a", help="Accepted for virsh habits; every VM is always listed."),
+    ] = True,
+) -> None:
+    """List VMs: name, state, vCPUs, memory, IP addresses, autostart."""
+    vms = engine(ctx).list_vms()
+    if as_json:
+        print(json.dumps([v.model_dump() for v in vms], indent=2))
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("NAME", "STATE", "VCPUS", "MEMORY", "ADDRESSES", "AUTOSTART"):
+        table.add_column(column)
+    for vm in vms:
+        table.add_row(
+            vm.name,
+            vm.state,
+            f"{vm.vcpus}/{vm.max_vcpus}",
+            f"{_mem(vm.memory_kib)}/{_mem(vm.max_memory_kib)}",
+            ", ".join(vm.addresses) or "-",
+            "yes" if vm.autostart else "no",
+        )
+    console.print(table)
+
+
+def _print_detail(vm: VmDetail) -> None:
+    rows = [
+        ("Name", vm.name),
+        ("UUID", vm.uuid),
+        ("State", vm.state),
+        ("Domain type", vm.domain_type or "-"),
+        ("Machine", vm.machine or "-"),
+        ("vCPUs", f"{vm.vcpus} (max {vm.max_vcpus})"),
+        ("Memory", f"{_mem(vm.memory_kib)} (max {_mem(vm.max_memory_kib)})"),
+        ("Autostart", "yes" if vm.autostart else "no"),
+        ("Addresses", ", ".join(vm.addresses) or "-"),
+    ]
+    for disk in vm.disks:
+        owned = " (created by virtdeck)" if disk.created_by_virtdeck else ""
+        rows.append((f"Disk {disk.target}", f"{disk.path or '-'} [{disk.format}]{owned}"))
+    for index, nic in enumerate(vm.nics):
+        rows.append(
+            (
+                f"NIC {index}",
+                f"{nic.type} {nic.source or '-'} {nic.mac or ''} {nic.model or ''}".strip(),
+            )
+        )
+    for graphics in vm.graphics:
+        rows.append(("Graphics", graphics))
+    rows.append(("Serial log", vm.serial_log or "-"))
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, escape(value))
+    console.print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
+    """Show one VM (virsh dominfo)."""
+    vm = engine(ctx).get_vm(name)
+    if as_json:
+        print(vm.model_dump_json(indent=2))
+    else:
+        _print_detail(vm)
+
+
+app.command("dominfo", hidden=True)(show)
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: NameArg,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            "--image",
+            metavar="BASE",
+            help="Base image: the new disk is a qcow2 overlay on it (linked clone).",
+        ),
+    ] = None,
+    full_copy: Annotated[
+        bool,
+        typer.Option("--full-copy", help="With --image: copy the base into an independent disk."),
+    ] = False,
+    import_disk: Annotated[
+        str | None,
+        typer.Option("--import-disk", metavar="FILE", help="Boot an existing disk as it is."),
+    ] = None,
+    disk_size: Annotated[
+        str | None,
+        typer.Option("--disk-size", metavar="SIZE", help="Grow the new disk to SIZE (e.g. 10G)."),
+    ] = None,
+    cpus: Annotated[int, typer.Option("--cpus", help="vCPUs at boot.")] = 1,
+    max_cpus: Annotated[
+        int | None, typer.Option("--max-cpus", help="vCPUs the VM can grow to while running.")
+    ] = None,
+    memory: Annotated[str, typer.Option("--memory", help="Memory, e.g. 512M, 2G.")] = "512M",
+    max_memory: Annotated[
+        str | None, typer.Option("--max-memory", help="Memory the balloon can grow to.")
+    ] = None,
+    network: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--network",
+            metavar="NET",
+            help="libvirt network for a NIC (repeat for more); 'none' for no NIC.",
+        ),
+    ] = None,
+    graphics: Annotated[str, typer.Option("--graphics", metavar="vnc|spice|none")] = "vnc",
+    graphics_listen: Annotated[
+        str, typer.Option("--graphics-listen", metavar="ADDR")
+    ] = "127.0.0.1",
+    graphics_password: Annotated[str | None, typer.Option("--graphics-password")] = None,
+    start: Annotated[bool, typer.Option("--start", help="Start it after creating.")] = False,
+    autostart: Annotated[
+        bool, typer.Option("--autostart", help="Start it when the host boots.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a VM from a base image (linked clone) or an existing disk."""
+    if graphics not in ("vnc", "spice", "none"):
+        raise InvalidInput(f"--graphics must be vnc, spice or none, not {graphics!r}")
+    networks: list[str] | None = None
+    if network:
+        networks = [] if network == ["none"] else network
+    memory_bytes = _size(memory, "--memory")
+    assert memory_bytes is not None
+    req = VmCreate(
+        name=name,
+        cpus=cpus,
+        max_cpus=max_cpus,
+        memory_bytes=memory_bytes,
+        max_memory_bytes=_size(max_memory, "--max-memory"),
+        networks=networks,
+        graphics=_graphics(graphics),
+        graphics_listen=graphics_listen,
+        graphics_password=graphics_password,
+        image=image,
+        full_copy=full_copy,
+        import_disk=import_disk,
+        disk_size_bytes=_size(disk_size, "--disk-size"),
+        start=start,
+        autostart=autostart,
+    )
+    vm = engine(ctx).create_vm(req)
+    if as_json:
+        print(vm.model_dump_json(indent=2))
+    else:
+        console.print(f"Created VM {vm.name} ({vm.state})")
+        _print_detail(vm)
+
+
+def _graphics(value: str) -> GraphicsKind:
+    if value == "vnc":
+        return "vnc"
+    if value == "spice":
+        return "spice"
+    return "none"
+
+
+def _state_line(vm: VmSummary) -> str:
+    return f"VM {vm.name} is {vm.state}"
+
+
+@app.command("start")
+def start(ctx: typer.Context, name: NameArg) -> None:
+    """Start a VM."""
+    vm = engine(ctx).start_vm(name)
+    console.print(_state_line(vm))
+
+
+@app.command("stop")
+def stop(
+    ctx: typer.Context,
+    name: NameArg,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the guest.")
+    ] = 60.0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Power off at once (virsh destroy).")
+    ] = False,
+) -> None:
+    """Shut a VM down by ACPI and wait (virsh shutdown); --force powers it off."""
+    result = engine(ctx).stop_vm(name, timeout=timeout, force=force)
+    word = "powered off" if result.how == "destroyed" else "shut down"
+    console.print(f"VM {name} {word}")
+
+
+app.command("shutdown", hidden=True)(stop)
+
+
+@app.command("destroy", hidden=True)
+def destroy(ctx: typer.Context, name: NameArg) -> None:
+    """Power a VM off at once (same as stop --force)."""
+    engine(ctx).stop_vm(name, force=True)
+    console.print(f"VM {name} powered off")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: NameArg,
+    keep_disks: Annotated[
+        bool, typer.Option("--keep-disks", help="Keep the disks virtdeck created for it.")
+    ] = False,
+) -> None:
+    """Delete a VM and the disks virtdeck created for it (virsh undefine)."""
+    result = engine(ctx).delete_vm(name, keep_disks=keep_disks)
+    console.print(f"Deleted VM {name}")
+    for path in result.removed_disks:
+        console.print(f"  removed disk {path}")
+    for path in result.kept_disks:
+        console.print(f"  kept disk {path}")
+
+
+app.command("undefine", hidden=True)(delete)
+
+
+@app.command("xml")
+def xml(
+    ctx: typer.Context,
+    name: NameArg,
+    inactive: Annotated[
+        bool, typer.Option("--inactive", help="The persistent definition, not the running one.")
+    ] = False,
+) -> None:
+    """Print a VM's libvirt XML (virsh dumpxml)."""
+    print(engine(ctx).vm_xml(name, inactive=inactive))
+
+
+app.command("dumpxml", hidden=True)(xml)
+
+
+@app.command("log")
+def log(
+    ctx: typer.Context,
+    name: NameArg,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", metavar="TEXT", help="With --follow: stop after a line containing TEXT."
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", help="With --follow: give up after this many seconds."),
+    ] = None,
+) -> None:
+    """What the guest printed on its serial console since it last started."""
+    eng = engine(ctx)
+    if not follow:
+        print(eng.read_log(name), end="")
+        return
+    for line in eng.follow_log(name, until=until, timeout=timeout):
+        print(line, flush=True)

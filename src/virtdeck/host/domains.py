@@ -1,0 +1,218 @@
+"""Domains on one host: look up, define, start, stop, read state and addresses."""
+
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import libvirt
+
+from virtdeck.errors import Conflict, NotFound, Timeout, VirtdeckError
+from virtdeck.model import Domain
+
+from .connection import Host, translate
+
+STATE_NAMES = {
+    libvirt.VIR_DOMAIN_NOSTATE: "no state",
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "idle",
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "in shutdown",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shut off",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
+}
+ACTIVE_STATES = {"running", "idle", "paused", "in shutdown", "pmsuspended"}
+
+
+@dataclass
+class DomainState:
+    name: str
+    uuid: str
+    state: str
+    vcpus: int
+    max_vcpus: int
+    memory_kib: int
+    max_memory_kib: int
+    autostart: bool
+    persistent: bool
+    addresses: list[str] = field(default_factory=list)
+    xml: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+def lookup(host: Host, name: str) -> Any:
+    """The virDomain called ``name``; NotFound names the closest matches."""
+    try:
+        return host.conn.lookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+            raise translate(exc, f"look up VM {name}") from exc
+    names = host.call("list VMs", lambda c: [d.name() for d in c.listAllDomains(0)])
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; 'virtdeck vm list' shows them"
+    raise NotFound(f"no VM named {name!r} on {host.uri}{hint}")
+
+
+def exists(host: Host, name: str) -> bool:
+    try:
+        host.conn.lookupByName(name)
+        return True
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return False
+        raise translate(exc, f"look up VM {name}") from exc
+
+
+def state_of(dom: Any) -> str:
+    code = dom.state(0)[0]
+    return STATE_NAMES.get(code, "unknown")
+
+
+def addresses(dom: Any) -> list[str]:
+    """IPv4/IPv6 addresses the host knows of (DHCP leases, then ARP)."""
+    found: list[str] = []
+    for source in (
+        libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
+        libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP,
+    ):
+        try:
+            ifaces = dom.interfaceAddresses(source, 0) or {}
+        except libvirt.libvirtError:
+            continue
+        for iface in ifaces.values():
+            for addr in iface.get("addrs") or []:
+                if addr.get("addr") and addr["addr"] not in found:
+                    found.append(addr["addr"])
+        if found:
+            break
+    return found
+
+
+def describe(dom: Any, with_addresses: bool = True) -> DomainState:
+    xml = dom.XMLDesc(0)
+    model = Domain.from_xml(xml)
+    state = state_of(dom)
+    active = state in ACTIVE_STATES
+    if active:
+        info = dom.info()
+        memory_now, vcpus_now = int(info[2]), int(info[3])
+    else:
+        memory_now = model.memory_current_kib or 0
+        vcpus_now = model.vcpus or 0
+    return DomainState(
+        name=dom.name(),
+        uuid=dom.UUIDString(),
+        state=state,
+        vcpus=vcpus_now,
+        max_vcpus=model.max_vcpus or vcpus_now,
+        memory_kib=memory_now,
+        max_memory_kib=model.memory_kib or memory_now,
+        autostart=bool(dom.autostart()) if dom.isPersistent() else False,
+        persistent=bool(dom.isPersistent()),
+        addresses=addresses(dom) if active and with_addresses else [],
+        xml=xml,
+    )
+
+
+def list_states(host: Host, with_addresses: bool = True) -> list[DomainState]:
+    def read(conn: Any) -> list[DomainState]:
+        states = []
+        for dom in conn.listAllDomains(0):
+            try:
+                states.append(describe(dom, with_addresses))
+            except libvirt.libvirtError as exc:
+                # A VM undefined while we listed it is simply gone.
+                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise
+        return sorted(states, key=lambda s: s.name)
+
+    return host.call("list VMs", read)
+
+
+def define(host: Host, xml: str, action: str) -> Any:
+    return host.call(action, lambda c: c.defineXML(xml), retry=False)
+
+
+def start(host: Host, name: str) -> None:
+    dom = lookup(host, name)
+    if state_of(dom) in ACTIVE_STATES:
+        raise Conflict(f"VM {name} is already running; 'virtdeck vm stop {name}' stops it")
+    try:
+        dom.create()
+    except libvirt.libvirtError as exc:
+        raise translate(exc, f"start VM {name}") from exc
+
+
+def stop(host: Host, name: str, timeout: float, force: bool) -> str:
+    """ACPI shutdown, waiting up to ``timeout``; ``force`` powers off at once.
+
+    Returns how it stopped: 'shutdown' or 'destroyed'.
+    """
+    dom = lookup(host, name)
+    if state_of(dom) not in ACTIVE_STATES:
+        raise Conflict(f"VM {name} is not running")
+    try:
+        if force:
+            dom.destroy()
+            return "destroyed"
+        dom.shutdown()
+    except libvirt.libvirtError as exc:
+        raise translate(exc, f"stop VM {name}") from exc
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if state_of(dom) not in ACTIVE_STATES:
+                return "shutdown"
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:  # transient VM
+                return "shutdown"
+            raise translate(exc, f"stop VM {name}") from exc
+        time.sleep(0.25)
+    raise Timeout(
+        f"VM {name} did not shut down within {timeout:g} s (the guest ignored the ACPI "
+        f"power button); use 'virtdeck vm stop {name} --force' to power it off"
+    )
+
+
+def undefine(host: Host, name: str) -> None:
+    dom = lookup(host, name)
+    flags = (
+        libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+        | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+        | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+        | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+    )
+    try:
+        if state_of(dom) in ACTIVE_STATES:
+            dom.destroy()
+        dom.undefineFlags(flags)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
+            try:
+                dom.undefine()
+                return
+            except libvirt.libvirtError as again:
+                raise translate(again, f"delete VM {name}") from again
+        raise translate(exc, f"delete VM {name}") from exc
+
+
+def wait_state(host: Host, name: str, wanted: set[str], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            current = state_of(lookup(host, name))
+        except VirtdeckError:
+            raise
+        if current in wanted:
+            return current
+        if time.monotonic() > deadline:
+            raise Timeout(
+                f"VM {name} is {current}, not {'/'.join(sorted(wanted))}, after {timeout:g} s"
+            )
+        time.sleep(0.2)

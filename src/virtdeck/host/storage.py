@@ -1,0 +1,191 @@
+"""Disk images on one host: the default pool, overlays and copies.
+
+New disks live in the directory of the storage pool 'default' (created on
+first use, as virt-install does). Images are made with qemu-img on this
+machine, so these functions need a local URI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import libvirt
+from lxml import etree
+
+from virtdeck.errors import (
+    Conflict,
+    HostUnavailable,
+    InvalidInput,
+    OperationFailed,
+    Unsupported,
+    VirtdeckError,
+)
+
+from .checks import pool_path
+from .connection import Host
+
+DEFAULT_POOL = "default"
+
+
+def _require_local(host: Host, action: str) -> None:
+    if not host.is_local or host.is_test_driver:
+        raise Unsupported(
+            f"cannot {action} on {host.uri}: virtdeck makes disk images only on the local host "
+            "for now; run it on that host"
+        )
+
+
+def ensure_default_pool(host: Host, images_dir: Path, name: str = DEFAULT_POOL) -> Path:
+    """Path of the pool for new disks, defining and starting it when missing or stopped."""
+
+    def ensure(conn: Any) -> None:
+        try:
+            pool = conn.storagePoolLookupByName(name)
+        except Exception:
+            images_dir.mkdir(parents=True, exist_ok=True)
+            xml = (
+                f"<pool type='dir'><name>{name}</name>"
+                f"<target><path>{images_dir}</path></target></pool>"
+            )
+            pool = conn.storagePoolDefineXML(xml, 0)
+            pool.setAutostart(1)
+        if not pool.isActive():
+            pool.create(0)
+
+    host.call(f"prepare storage pool {name}", ensure, retry=False)
+    path = pool_path(host, name)
+    if path is None:
+        raise OperationFailed(f"storage pool {name!r} has no target path; use a directory pool")
+    return Path(path)
+
+
+def refresh_pools(host: Host) -> None:
+    """Let libvirt see files we added or removed (a stale listing is only cosmetic)."""
+
+    def refresh(conn: Any) -> None:
+        for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
+            try:
+                pool.refresh(0)
+            except libvirt.libvirtError:
+                continue
+
+    try:
+        host.call("refresh storage pools", refresh)
+    except VirtdeckError:
+        pass
+
+
+QEMU_IMG_MISSING = (
+    "qemu-img is not installed; install Debian's qemu-utils (bash setup.sh demo does)"
+)
+
+
+def _run_qemu_img(args: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["qemu-img", *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError as exc:
+        raise HostUnavailable(QEMU_IMG_MISSING) from exc
+
+
+def image_info(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InvalidInput(f"image {path} does not exist; give the path of an existing disk image")
+    proc = _run_qemu_img(["info", "--output", "json", "-U", str(path)])
+    if proc.returncode != 0:
+        raise InvalidInput(
+            f"{path} is not a disk image qemu-img can read: "
+            f"{proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}"
+        )
+    info: dict[str, Any] = json.loads(proc.stdout)
+    return info
+
+
+def _qemu_img(action: str, *args: str) -> None:
+    proc = _run_qemu_img(list(args))
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        raise OperationFailed(f"cannot {action}: {lines[-1] if lines else 'qemu-img failed'}")
+
+
+def _claim(path: Path) -> None:
+    if path.exists():
+        raise Conflict(f"disk {path} already exists; pick another VM name or remove that file")
+    if not os.access(path.parent, os.W_OK):
+        raise InvalidInput(
+            f"cannot write disks to {path.parent}: the directory is read-only; "
+            "make it writable or point pool 'default' elsewhere"
+        )
+
+
+def create_overlay(host: Host, base: Path, dest: Path, size_bytes: int | None = None) -> None:
+    """A qcow2 disk backed by ``base``: made in O(1) whatever the base's size."""
+    _require_local(host, "create a disk")
+    info = image_info(base)
+    _claim(dest)
+    args = [
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-b",
+        str(base.resolve()),
+        "-F",
+        info["format"],
+        str(dest),
+    ]
+    if size_bytes is not None:
+        if size_bytes < int(info["virtual-size"]):
+            raise InvalidInput(
+                f"disk size is smaller than the image's {info['virtual-size']} "
+                "bytes; give a larger size or none"
+            )
+        args.append(str(size_bytes))
+    _qemu_img(f"create overlay {dest}", *args)
+    refresh_pools(host)
+
+
+def copy_image(host: Host, base: Path, dest: Path) -> None:
+    """An independent qcow2 copy of ``base``."""
+    _require_local(host, "copy a disk")
+    info = image_info(base)
+    _claim(dest)
+    _qemu_img(
+        f"copy {base} to {dest}",
+        "convert",
+        "-q",
+        "-f",
+        info["format"],
+        "-O",
+        "qcow2",
+        str(base),
+        str(dest),
+    )
+    refresh_pools(host)
+
+
+def create_empty(host: Host, dest: Path, size_bytes: int) -> None:
+    _require_local(host, "create a disk")
+    _claim(dest)
+    _qemu_img(f"create disk {dest}", "create", "-q", "-f", "qcow2", str(dest), str(size_bytes))
+    refresh_pools(host)
+
+
+def delete_file(host: Host, path: Path) -> bool:
+    """Delete one image file we created; True when it was there."""
+    _require_local(host, "delete a disk")
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    refresh_pools(host)
+    return True
+
+
+def disk_paths_of(xml: str) -> list[str]:
+    root = etree.fromstring(xml.encode())
+    found = root.xpath("./devices/disk/source/@file")
+    return [str(s) for s in found] if isinstance(found, list) else []
