@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import typer
@@ -10,7 +11,8 @@ from rich.console import Console
 from virtdeck.engine import Engine
 from virtdeck.settings import Settings
 
-console = Console(highlight=False)
+# Piped output is not wrapped at 80 columns, so scripts can grep whole lines.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

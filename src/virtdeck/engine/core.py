@@ -261,8 +261,9 @@ class Engine:
                 if until is not None and until in clean:
                     return
             if deadline is not None and time.monotonic() > deadline:
+                wanted = f"a line with {until!r}" if until else "the line waited for"
                 raise Timeout(
-                    f"VM {name} printed no line with {until!r} within {timeout:g} s; "
+                    f"VM {name} printed no {wanted} within {timeout:g} s; "
                     f"'virtdeck vm log {name}' shows what it printed"
                 )
             time.sleep(0.2)

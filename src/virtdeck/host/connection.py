@@ -26,6 +26,8 @@ from virtdeck.errors import (
     VirtdeckError,
 )
 
+from .eventloop import ensure_event_loop
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -147,6 +149,7 @@ class Host:
         return self.uri.startswith("test://")
 
     def _open(self) -> Any:
+        ensure_event_loop()
         try:
             conn = self._opener(self.uri)
         except libvirt.libvirtError as exc:

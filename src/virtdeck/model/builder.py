@@ -30,7 +30,12 @@ from .devices import (
 from .domain import Domain
 
 GraphicsKind = Literal["vnc", "spice", "none"]
-SPARE_ROOT_PORTS = 6
+# Free PCIe root ports left for hot-plugging disks and NICs on q35 (libvirt
+# puts each PCIe device of the definition on a root port of its own first).
+SPARE_ROOT_PORTS = 8
+# Devices of our own definition that take a root port besides disks and NICs:
+# balloon, rng, virtio-serial (agent channel) and the USB controller.
+OTHER_PCIE_DEVICES = 4
 
 
 @dataclass
@@ -85,7 +90,9 @@ def build_domain(spec: NewDomain) -> Domain:
     dom.os.type = "hvm"
     dom.os.arch = spec.arch
     dom.os.machine = spec.machine
-    dom.os.boot_devices = spec.boot
+    if not any(d.boot_order is not None for d in spec.disks):
+        # libvirt refuses <os><boot> next to a per-device <boot order>: that one wins.
+        dom.os.boot_devices = spec.boot
     dom.enable_feature("acpi")
     dom.enable_feature("apic")
     if spec.cpu_mode:
@@ -155,7 +162,9 @@ def _add_controllers(dom: Domain, spec: NewDomain) -> None:
     if "q35" in spec.machine:
         # Hot-plugging a disk or NIC on q35 needs a free PCIe root port.
         _controller(dom, "pci", "pcie-root", index=0)
-        for _ in range(SPARE_ROOT_PORTS):
+        virtio_disks = sum(1 for d in spec.disks if d.bus == "virtio")
+        used = virtio_disks + len(spec.networks) + OTHER_PCIE_DEVICES
+        for _ in range(used + SPARE_ROOT_PORTS):
             _controller(dom, "pci", "pcie-root-port")
 
 

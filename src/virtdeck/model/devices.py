@@ -28,9 +28,11 @@ class Disk(XmlElement):
     @readonly.setter
     def readonly(self, value: bool) -> None:
         self.set("./readonly", "" if value else None)
-        if not value:
-            node = self.node.find("readonly")
-            if node is not None:
+        node = self.node.find("readonly")
+        if node is not None:
+            if value:
+                node.text = None  # <readonly/>, as libvirt writes it, not <readonly></readonly>
+            else:
                 self.node.remove(node)
 
     @property

@@ -22,7 +22,7 @@ from .devices import (
     Serial,
     Video,
 )
-from .units import unit_factor
+from .units import to_kib, unit_factor
 from .xmlbase import Field, XmlElement, XmlError, insert_ordered, integer, text
 
 D = TypeVar("D", bound=XmlElement)
@@ -35,8 +35,10 @@ METADATA_PREFIX = "virtdeck"
 
 def _kib_from(node: etree._Element) -> int:
     raw = (node.text or "").strip()
-    unit = node.get("unit", "KiB")
-    return int(raw) * unit_factor(unit) // 1024
+    # As libvirt reads it: a missing or empty unit means KiB, and a size that is
+    # not a whole number of KiB is rounded up (1000 b is 1 KiB, not 0).
+    unit = node.get("unit") or "KiB"
+    return to_kib(int(raw) * unit_factor(unit))
 
 
 class SizeKiB(Field[int]):
@@ -57,9 +59,13 @@ class SizeKiB(Field[int]):
             raise XmlError(f"{self.path} has a bad size: {exc}") from exc
 
     def __set__(self, obj: XmlElement, value: int | None) -> None:
-        obj.set(self.path, None if value is None else str(value))
-        if value is not None:
-            obj.set(f"{self.path}/@unit", "KiB")
+        if value is None:
+            # Drop the unit first, so that the emptied element is pruned.
+            obj.set(f"{self.path}/@unit", None)
+            obj.set(self.path, None)
+            return
+        obj.set(self.path, str(value))
+        obj.set(f"{self.path}/@unit", "KiB")
 
 
 class Os(XmlElement):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 NAME_MAX = 64
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "vm\n" pass.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 NAME_RULE = (
     f"1-{NAME_MAX} characters of letters, digits, '.', '_' and '-', starting with a letter or digit"
 )

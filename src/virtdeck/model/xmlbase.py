@@ -19,6 +19,11 @@ T = TypeVar("T")
 E = TypeVar("E", bound="XmlElement")
 
 _PARSER = etree.XMLParser(remove_blank_text=False, resolve_entities=False, no_network=True)
+# A str is encoded to UTF-8 before parsing, so its bytes are UTF-8 whatever its
+# XML declaration says (encoding="ISO-8859-1" would otherwise garble non-ASCII).
+_STR_PARSER = etree.XMLParser(
+    remove_blank_text=False, resolve_entities=False, no_network=True, encoding="utf-8"
+)
 
 
 class XmlError(ValueError):
@@ -26,9 +31,9 @@ class XmlError(ValueError):
 
 
 def parse_xml(text: str | bytes) -> etree._Element:
-    data = text.encode() if isinstance(text, str) else text
+    data, parser = (text.encode(), _STR_PARSER) if isinstance(text, str) else (text, _PARSER)
     try:
-        return etree.fromstring(data, _PARSER)
+        return etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
         raise XmlError(f"the XML is not well formed: {exc}") from exc
 

@@ -1,0 +1,43 @@
+"""Golden-file support for the model tests.
+
+``pytest tests/unit --update-golden`` rewrites every golden file from what
+the code produces now; a golden file that is missing is written on first run.
+Review the diff of ``tests/unit/golden/`` before committing either.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+_PARSER = etree.XMLParser(remove_blank_text=True)
+
+
+def normalise_xml(text: str) -> str:
+    """One stable, readable form: whitespace between elements dropped, then indented."""
+    root = etree.fromstring(text.encode(), _PARSER)
+    return etree.tostring(root, pretty_print=True, encoding="unicode")
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
+    """``golden(case, xml)``: compare ``xml`` with ``golden/<case>.xml``."""
+    update = bool(request.config.getoption("--update-golden", default=False))
+
+    def check(case: str, xml: str) -> None:
+        path = GOLDEN_DIR / f"{case}.xml"
+        actual = normalise_xml(xml)
+        if update or not path.exists():
+            GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_text(actual, encoding="utf-8")
+            warnings.warn(f"golden file written: {path}", stacklevel=2)
+            return
+        expected = normalise_xml(path.read_text(encoding="utf-8"))
+        assert actual == expected, f"output differs from {path}; --update-golden rewrites it"
+
+    return check
