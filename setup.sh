@@ -150,7 +150,8 @@ run_tests() {
     step "mypy --strict"
     "$venv_bin/mypy" || die "mypy found type errors (above)"
     step "pytest (unit and integration)"
-    "$venv_bin/pytest" "$@"
+    # Here a missing prerequisite fails the run instead of skipping tests.
+    VIRTDECK_REQUIRE_INTEGRATION=1 "$venv_bin/pytest" "$@"
 }
 
 install_packages
