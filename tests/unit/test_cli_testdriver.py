@@ -145,31 +145,10 @@ def test_image_on_remote_or_test_driver_is_unsupported(tmp_path: Path) -> None:
 
 
 def test_missing_qemu_img(tmp_path: Path) -> None:
-    result = virtdeck(
-        "-c",
-        TEST_URI,
-        "vm",
-        "create",
-        "x",
-        "--import-disk",
-        str(tmp_path / "none.qcow2"),
-        env={"PATH": str(tmp_path)},
-        tmp=tmp_path,
-    )
-    # The file does not exist, so the size check comes first; create it and retry.
-    assert result.returncode != 0
-    (tmp_path / "real.img").write_bytes(b"\0" * 4096)
-    result = virtdeck(
-        "-c",
-        TEST_URI,
-        "vm",
-        "create",
-        "x",
-        "--import-disk",
-        str(tmp_path / "real.img"),
-        env={"PATH": str(tmp_path)},
-        tmp=tmp_path,
-    )
+    disk = tmp_path / "real.img"
+    disk.write_bytes(b"\0" * 4096)
+    args = ["-c", TEST_URI, "vm", "create", "x", "--import-disk", str(disk)]
+    result = virtdeck(*args, env={"PATH": str(tmp_path)}, tmp=tmp_path)
     line = one_sentence_error(result, 6)
     assert "qemu-img is not installed" in line
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from .context import console, engine
 
@@ -27,13 +27,11 @@ def check(
     if as_json:
         print(report.model_dump_json(indent=2))
     else:
-        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-        table.add_column("STATUS")
-        table.add_column("CHECK")
-        table.add_column("FINDING", overflow="fold")
+        width = max(len(f.name) for f in report.findings)
         for f in report.findings:
-            summary = f.summary + (f"\n[dim]fix: {f.fix}[/]" if f.fix and f.status != "ok" else "")
-            table.add_row(f"[{_STYLE[f.status]}]{f.status}[/]", f.name, summary)
-        console.print(table)
+            status = f"[{_STYLE[f.status]}]{f.status:<4}[/]"
+            console.print(f"{status}  {f.name:<{width}}  {escape(f.summary)}", soft_wrap=True)
+            if f.fix and f.status != "ok":
+                console.print(f"      {'':<{width}}  [dim]fix: {escape(f.fix)}[/]", soft_wrap=True)
     if report.failed:
         raise typer.Exit(1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -81,6 +82,8 @@ def _boot(qemu: str, kernel: str, cpu: str, timeout: float) -> tuple[bool, str]:
         return True, f"-cpu {cpu}: a Linux kernel booted under KVM in {took:.1f} s"
     last = [line for line in output.strip().splitlines() if line.strip()]
     reason = last[-1].strip() if last else f"QEMU exited with status {proc.returncode}"
+    # "qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: msg" -> "msg"
+    reason = re.sub(r"^\S*qemu\S*: (?:\S+\.c:\d+: )?", "", reason)
     return False, f"-cpu {cpu}: QEMU failed: {reason[:160]}"
 
 
