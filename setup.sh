@@ -41,7 +41,7 @@ install_packages() {
     step "Debian packages"
     local missing=()
     for pkg in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+        [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] \
             || missing+=("$pkg")
     done
     if [ ${#missing[@]} -eq 0 ]; then
@@ -108,8 +108,10 @@ run_demo() {
     step "host check"
     "$vd" host check || die "virtdeck host check found a failure (see the fix lines above)"
     step "libvirt network 'default'"
-    if virsh -q -c qemu:///system net-info default >/dev/null 2>&1; then
-        if virsh -c qemu:///system net-info default | grep -q 'Active:.*yes'; then
+    local info
+    if info="$(virsh -c qemu:///system net-info default 2>/dev/null)"; then
+        # (grep on a variable: grep -q closing a pipe early would fail it under pipefail)
+        if grep -q 'Active:.*yes' <<<"$info"; then
             echo "network default is active"
         else
             virsh -q -c qemu:///system net-start default >/dev/null \
@@ -124,7 +126,9 @@ run_demo() {
     step "demo VM $DEMO_VM"
     if "$vd" vm show "$DEMO_VM" >/dev/null 2>&1; then
         echo "VM $DEMO_VM exists"
-        if ! "$vd" vm show "$DEMO_VM" --json | grep -q '"state": "running"'; then
+        local shown
+        shown="$("$vd" vm show "$DEMO_VM" --json)"
+        if ! grep -q '"state": "running"' <<<"$shown"; then
             "$vd" vm start "$DEMO_VM"
         fi
     else
