@@ -1,17 +1,19 @@
 """Integration fixtures: the real libvirtd, QEMU and the appliance guest.
 
-Everything a test makes is named ``vdtest-*`` and removed afterwards, also
-when the test fails: VMs, their disks and serial logs, the isolated network
-and the storage pool. Guests sit on an isolated libvirt network (no
-``<forward>``), so no guest traffic can leave this machine.
+Everything a test session makes is named ``vdt<pid>-*`` (so several sessions
+can run side by side) and removed afterwards, also when a test fails: VMs,
+their disks and serial logs, the isolated network and the storage pool.
+Leftovers of sessions that were killed are swept by the next session.
+Guests sit on an isolated libvirt network (no ``<forward>``), so no guest
+traffic can leave this machine.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +29,9 @@ from virtdeck.engine.schemas import VmCreate
 from virtdeck.errors import VirtdeckError
 from virtdeck.settings import Settings
 
-PREFIX = "vdtest-"
+# Names carry the pid of the pytest process that made them.
+PREFIX = f"vdt{os.getpid()}-"
+_OURS = re.compile(r"^vdt(\d+)-")
 URI = "qemu:///system"
 APPLIANCE = (
     Path(os.environ.get("VIRTDECK_APPLIANCE_DIR", "/var/lib/virtdeck/appliance"))
@@ -42,20 +46,43 @@ class IsolatedNet:
     subnet: ipaddress.IPv4Network
 
 
+def _stale(name: str) -> bool:
+    """Made by a test session whose process is gone (or by this one)."""
+    match = _OURS.match(name)
+    if match is None:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _sweep(conn: libvirt.virConnect) -> None:
-    """Remove leftovers of earlier runs (a killed run cannot clean up)."""
+    """Remove what this session, or a session that was killed, left behind."""
     for dom in conn.listAllDomains(0):
-        if dom.name().startswith(PREFIX):
+        if _stale(dom.name()):
             if dom.isActive():
                 dom.destroy()
             if dom.isPersistent():
                 dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
     for net in conn.listAllNetworks(0):
-        if net.name().startswith(PREFIX) and net.isActive():
+        if _stale(net.name()) and net.isActive():
             net.destroy()
     for pool in conn.listAllStoragePools(0):
-        if pool.name().startswith(PREFIX) and pool.isActive():
+        if _stale(pool.name()) and pool.isActive():
             pool.destroy()
+    for path in Path("/var/tmp").glob("vdt*-*"):
+        if _stale(path.name) and path.is_dir() and not os.path.ismount(path):
+            shutil.rmtree(path, ignore_errors=True)
+    for log in SERIAL_LOG_DIR.glob("vdt*-*"):
+        if _stale(log.name):
+            log.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -97,30 +124,32 @@ def conn(system: None) -> Iterator[libvirt.virConnect]:
         pass
 
 
-def _free_subnet() -> ipaddress.IPv4Network:
-    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True)
-    for third in range(213, 250):
-        candidate = ipaddress.IPv4Network(f"10.213.{third}.0/24")
-        if f"10.213.{third}." not in routes.stdout:
-            return candidate
-    raise RuntimeError("no free 10.213.x.0/24 subnet for the test network")
+def _network_xml(name: str, subnet: ipaddress.IPv4Network) -> str:
+    hosts = list(subnet.hosts())
+    return f"""<network>
+      <name>{name}</name>
+      <bridge name='vdtbr{os.getpid() % 100000}' stp='off'/>
+      <ip address='{hosts[0]}' netmask='{subnet.netmask}'>
+        <dhcp><range start='{hosts[99]}' end='{hosts[199]}'/></dhcp>
+      </ip>
+    </network>"""
 
 
 @pytest.fixture(scope="session")
 def test_net(system: None) -> Iterator[IsolatedNet]:
     """A transient isolated network with DHCP; no route out of the machine."""
-    subnet = _free_subnet()
-    hosts = list(subnet.hosts())
     name = f"{PREFIX}net"
-    xml = f"""<network>
-      <name>{name}</name>
-      <bridge name='vdtestbr{subnet.network_address.packed[2]}' stp='off'/>
-      <ip address='{hosts[0]}' netmask='{subnet.netmask}'>
-        <dhcp><range start='{hosts[99]}' end='{hosts[199]}'/></dhcp>
-      </ip>
-    </network>"""
     with _connection() as conn:
-        conn.networkCreateXML(xml)
+        for third in range(200, 250):
+            subnet = ipaddress.IPv4Network(f"10.213.{third}.0/24")
+            try:
+                # libvirt refuses a subnet another network (another session) uses.
+                conn.networkCreateXML(_network_xml(name, subnet))
+                break
+            except libvirt.libvirtError:
+                continue
+        else:
+            raise RuntimeError("no free 10.213.x.0/24 subnet for the test network")
     try:
         yield IsolatedNet(name=name, subnet=subnet)
     finally:
@@ -131,7 +160,7 @@ def test_net(system: None) -> Iterator[IsolatedNet]:
 @pytest.fixture(scope="session")
 def pool_dir(system: None) -> Iterator[Path]:
     """A transient directory pool; QEMU's user must be able to reach into it."""
-    path = Path(f"/var/tmp/{PREFIX}{uuid.uuid4().hex[:8]}")
+    path = Path(f"/var/tmp/{PREFIX}{uuid.uuid4().hex[:6]}")
     path.mkdir(mode=0o755)
     os.chmod(path, 0o755)
     name = f"{PREFIX}pool"
@@ -173,7 +202,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
 @pytest.fixture
 def vm_name(engine: Engine, pool_dir: Path) -> Iterator[str]:
     """A fresh VM name; whatever VM, disks and log carry it are removed afterwards."""
-    name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
+    name = f"{PREFIX}{uuid.uuid4().hex[:6]}"
     yield name
     try:
         engine.delete_vm(name)

@@ -100,6 +100,7 @@ def _libvirtd_pid() -> int | None:
     return int(pids[0]) if pids else None
 
 
+@pytest.mark.disruptive
 def test_engine_reconnects_after_libvirtd_restart(engine: Engine) -> None:
     if Path("/run/systemd/system").is_dir():
         pytest.skip("restarting libvirtd under systemd is left to systemd")

@@ -17,7 +17,17 @@ import typer
 from virtdeck import __version__
 from virtdeck.errors import VirtdeckError
 
-from . import host_cmds, vm_cmds
+from . import (
+    apply_cmds,
+    host_cmds,
+    vm_cmds,
+    vm_console_cmds,
+    vm_edit_cmds,
+    vm_history_cmds,
+    vm_lifecycle_cmds,
+    vm_live_cmds,
+    vm_snapshot_cmds,
+)
 from .context import AppState, err_console
 
 app = typer.Typer(
@@ -29,7 +39,21 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(host_cmds.app, name="host")
+# 'vm' is one command group assembled from one module per area.
+_VM_AREAS = (
+    vm_live_cmds,
+    vm_lifecycle_cmds,
+    vm_snapshot_cmds,
+    vm_console_cmds,
+    vm_edit_cmds,
+    vm_history_cmds,
+)
+for _area in _VM_AREAS:
+    vm_cmds.app.registered_commands.extend(_area.app.registered_commands)
+    vm_cmds.app.registered_groups.extend(_area.app.registered_groups)
 app.add_typer(vm_cmds.app, name="vm")
+# Top-level commands such as 'virtdeck apply -f vm.yaml'.
+app.registered_commands.extend(apply_cmds.app.registered_commands)
 
 _debug = False
 

@@ -14,11 +14,9 @@ from virtdeck.errors import InvalidInput
 from virtdeck.model import SizeError, format_size, parse_size
 
 from .context import console, engine
+from .options import JsonOpt, NameArg
 
 app = typer.Typer(help="Create and manage virtual machines.", no_args_is_help=True)
-
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="VM name.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _size(value: str | None, option: str) -> int | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -106,3 +107,20 @@ class DeleteResult(BaseModel):
     name: str
     removed_disks: list[str]
     kept_disks: list[str]
+
+
+class HistoryEntry(BaseModel):
+    version: int
+    action: str
+    created_at: datetime
+    deleted: bool
+    diff: str  # unified diff against the version before; empty for the first
+
+
+class RestoreResult(BaseModel):
+    name: str
+    version: int
+    was_deleted: bool
+    running: bool  # the restored definition applies from the next start
+    disks_present: list[str]
+    disks_missing: list[str]

@@ -1,0 +1,97 @@
+"""What every part of the engine shares: settings, the host, history, locks.
+
+The engine is one class (``virtdeck.engine.Engine``) assembled from one mixin
+per area (VMs, live changes, snapshots, history, ...), each in its own
+module. They all build on ``EngineBase``: the host connection, the history
+store, the per-VM lock, and ``redefine``, the one way a definition changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import libvirt
+
+from virtdeck.host import domains
+from virtdeck.host.connection import Host
+from virtdeck.model import Domain
+from virtdeck.settings import Settings
+
+from .history import HistoryStore, database_url
+from .locks import vm_lock
+
+
+class EngineBase:
+    def __init__(self, settings: Settings, host: Host | None = None) -> None:
+        self.settings = settings
+        self.host = host or Host(settings.uri)
+        self._history: HistoryStore | None = None
+
+    def close(self) -> None:
+        self.host.close()
+        if self._history is not None:
+            self._history.close()
+
+    @property
+    def history(self) -> HistoryStore:
+        if self._history is None:
+            self._history = HistoryStore(database_url(self.settings.data_dir))
+        return self._history
+
+    @contextlib.contextmanager
+    def lock(self, name: str, action: str) -> Iterator[None]:
+        """One operation per VM at a time; a second gets Conflict at once."""
+        with vm_lock(self.settings.data_dir / "locks", name, action):
+            yield
+
+    # -- reading --------------------------------------------------------------
+    def lookup(self, name: str) -> Any:
+        return domains.lookup(self.host, name)
+
+    def inactive_xml(self, dom: Any) -> str:
+        """The persistent definition (what a restart would use)."""
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
+        return str(
+            self.host.call(f"read the definition of {dom.name()}", lambda _c: dom.XMLDesc(flags))
+        )
+
+    def model(self, name: str) -> tuple[Any, Domain]:
+        """The virDomain and a model of its persistent definition."""
+        dom = self.lookup(name)
+        return dom, Domain.from_xml(self.inactive_xml(dom))
+
+    # -- history --------------------------------------------------------------
+    def observe(self, dom: Any) -> None:
+        """Record the current definition if it changed since virtdeck last saw it.
+
+        This is how edits made outside virtdeck (virsh edit, virt-xml) land in
+        the history: the next virtdeck command that looks at the VM keeps them.
+        """
+        if not dom.isPersistent():
+            return
+        self.history.record(
+            self.host.uri, dom.UUIDString(), dom.name(), self.inactive_xml(dom), "external"
+        )
+
+    def redefine(self, xml: str, action: str) -> Any:
+        """Define ``xml`` (a new or changed VM), keeping the version it replaces."""
+        model = Domain.from_xml(xml)
+        if model.name and domains.exists(self.host, model.name):
+            self.observe(self.lookup(model.name))
+        dom = domains.define(self.host, xml, f"{action} VM {model.name}")
+        self.history.record(
+            self.host.uri, dom.UUIDString(), dom.name(), self.inactive_xml(dom), action
+        )
+        return dom
+
+    def record_deletion(self, dom: Any) -> None:
+        self.history.record(
+            self.host.uri,
+            dom.UUIDString(),
+            dom.name(),
+            self.inactive_xml(dom),
+            "delete",
+            deleted=True,
+        )

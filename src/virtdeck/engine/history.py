@@ -1,0 +1,182 @@
+"""Every earlier version of every domain definition, in the database.
+
+libvirt keeps only the current definition. virtdeck records the XML each
+time it changes one (create, edit, set-cpus, delete, ...) and, when it sees
+a definition that changed behind its back (``virsh edit``), records that
+too, marked ``external``. So delete, edit and any change can be undone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from virtdeck.errors import HostUnavailable
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DomainVersion(Base):
+    __tablename__ = "domain_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_uri: Mapped[str] = mapped_column(String(512), index=True)
+    domain_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    domain_name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(64))
+    xml: Mapped[str] = mapped_column(Text)
+    xml_sha256: Mapped[str] = mapped_column(String(64))
+    # True on the version recorded when the VM was deleted.
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class Version:
+    version: int
+    action: str
+    xml: str
+    deleted: bool
+    created_at: datetime
+    uuid: str
+    name: str
+
+
+def xml_digest(xml: str) -> str:
+    return hashlib.sha256(xml.encode()).hexdigest()
+
+
+def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
+    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
+    # WAL lets a reader (vm list) run while another command writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def open_database(url: str) -> SqlEngine:
+    engine = create_engine(url)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def migrate(url: str) -> None:
+    """Bring the database schema to the newest Alembic revision."""
+    from alembic import command  # noqa: PLC0415 - only needed at start-up
+    from alembic.config import Config  # noqa: PLC0415
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", url)
+    command.upgrade(config, "head")
+
+
+def database_url(data_dir: Path) -> str:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HostUnavailable(
+            f"cannot create virtdeck's data dir {data_dir} ({exc.strerror}); "
+            "set VIRTDECK_DATA_DIR to a writable directory"
+        ) from exc
+    return f"sqlite:///{data_dir / 'virtdeck.db'}"
+
+
+class HistoryStore:
+    def __init__(self, url: str) -> None:
+        migrate(url)
+        self._engine = open_database(url)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def latest(self, uri: str, uuid: str) -> DomainVersion | None:
+        with Session(self._engine) as session:
+            return session.scalars(
+                select(DomainVersion)
+                .where(DomainVersion.host_uri == uri, DomainVersion.domain_uuid == uuid)
+                .order_by(DomainVersion.version.desc())
+                .limit(1)
+            ).first()
+
+    def latest_digests(self, uri: str) -> dict[str, str]:
+        """uuid -> digest of its newest recorded XML, for one host."""
+        with Session(self._engine) as session:
+            rows = session.execute(
+                select(DomainVersion.domain_uuid, DomainVersion.xml_sha256, DomainVersion.version)
+                .where(DomainVersion.host_uri == uri)
+                .order_by(DomainVersion.domain_uuid, DomainVersion.version)
+            ).all()
+        return {uuid: digest for uuid, digest, _version in rows}
+
+    def record(
+        self, uri: str, uuid: str, name: str, xml: str, action: str, deleted: bool = False
+    ) -> int | None:
+        """Store one version; returns its number, or None when it equals the newest."""
+        digest = xml_digest(xml)
+        with Session(self._engine) as session, session.begin():
+            last = session.scalars(
+                select(DomainVersion)
+                .where(DomainVersion.host_uri == uri, DomainVersion.domain_uuid == uuid)
+                .order_by(DomainVersion.version.desc())
+                .limit(1)
+            ).first()
+            if last is not None and last.xml_sha256 == digest and not deleted and not last.deleted:
+                return None
+            number = 1 if last is None else last.version + 1
+            session.add(
+                DomainVersion(
+                    host_uri=uri,
+                    domain_uuid=uuid,
+                    domain_name=name,
+                    version=number,
+                    action=action,
+                    xml=xml,
+                    xml_sha256=digest,
+                    deleted=deleted,
+                    created_at=datetime.now(UTC),
+                )
+            )
+            return number
+
+    def versions(self, uri: str, name: str) -> list[Version]:
+        """Versions of the newest VM called ``name`` on this host (also a deleted one)."""
+        with Session(self._engine) as session:
+            newest = session.scalars(
+                select(DomainVersion)
+                .where(DomainVersion.host_uri == uri, DomainVersion.domain_name == name)
+                .order_by(DomainVersion.created_at.desc(), DomainVersion.id.desc())
+                .limit(1)
+            ).first()
+            if newest is None:
+                return []
+            rows = session.scalars(
+                select(DomainVersion)
+                .where(
+                    DomainVersion.host_uri == uri,
+                    DomainVersion.domain_uuid == newest.domain_uuid,
+                )
+                .order_by(DomainVersion.version)
+            ).all()
+            return [
+                Version(
+                    version=r.version,
+                    action=r.action,
+                    xml=r.xml,
+                    deleted=r.deleted,
+                    created_at=r.created_at,
+                    uuid=r.domain_uuid,
+                    name=r.domain_name,
+                )
+                for r in rows
+            ]

@@ -1,0 +1,334 @@
+"""VMs: host checks, list, show, create, start, stop, delete, serial log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import libvirt
+
+from virtdeck.errors import Conflict, InvalidInput, NotFound, Timeout
+from virtdeck.host import checks, domains, storage
+from virtdeck.host.kvmprobe import KvmProbe
+from virtdeck.model import Domain, InvalidName, NewDisk, NewDomain, build_domain, check_name
+
+from . import acceleration
+from .base import EngineBase
+from .schemas import (
+    Acceleration,
+    DeleteResult,
+    DiskInfo,
+    Finding,
+    HostReport,
+    NicInfo,
+    StopResult,
+    VmCreate,
+    VmDetail,
+    VmSummary,
+)
+
+# Metadata keys under virtdeck's namespace in each domain's <metadata>.
+META_CREATED_DISKS = "created-disks"
+META_CREATED_BY = "created-by"
+META_BASE_IMAGE = "base-image"
+
+
+class VmMixin(EngineBase):
+    # -- host -----------------------------------------------------------------
+    def acceleration(self, refresh: bool = False) -> Acceleration:
+        if self.host.is_test_driver:
+            return Acceleration(domain_type="qemu", reason="libvirt test driver", source="override")
+        return acceleration.choose(self.settings, self.host.is_local, refresh)
+
+    def host_check(self, refresh: bool = False) -> HostReport:
+        accel_box: list[Acceleration] = []
+
+        def probe() -> KvmProbe:
+            return acceleration.cached_probe(self.settings, refresh)[0]
+
+        raw = checks.run_checks(self.host, self.settings.images_dir, probe)
+        findings = [Finding.model_validate(asdict(f)) for f in raw]
+        if findings[0].status == "ok":
+            accel_box.append(self.acceleration())
+        report = HostReport(
+            uri=self.host.uri, findings=findings, acceleration=accel_box[0] if accel_box else None
+        )
+        if report.acceleration is not None:
+            accel = report.acceleration
+            report.findings.append(
+                Finding(
+                    name="domain-type",
+                    status="ok",
+                    summary=_acceleration_summary(accel),
+                    data={
+                        "domain_type": accel.domain_type,
+                        "cpu_mode": accel.cpu_mode,
+                        "source": accel.source,
+                    },
+                )
+            )
+        return report
+
+    # -- reading VMs ----------------------------------------------------------
+    def list_vms(self, with_addresses: bool = True) -> list[VmSummary]:
+        return [_summary(s) for s in domains.list_states(self.host, with_addresses)]
+
+    def get_vm(self, name: str) -> VmDetail:
+        dom = domains.lookup(self.host, name)
+        self.observe(dom)
+        return _detail(domains.describe(dom))
+
+    def vm_xml(self, name: str, inactive: bool = False) -> str:
+        dom = domains.lookup(self.host, name)
+        flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
+        return str(self.host.call(f"read the XML of {name}", lambda _c: dom.XMLDesc(flags)))
+
+    # -- create ---------------------------------------------------------------
+    def create_vm(self, req: VmCreate) -> VmDetail:
+        try:
+            check_name(req.name)
+        except InvalidName as exc:
+            raise InvalidInput(str(exc)) from exc
+        sources = [s for s in (req.image, req.import_disk) if s]
+        if len(sources) != 1:
+            raise InvalidInput("give exactly one of --image BASE or --import-disk FILE")
+        if req.full_copy and not req.image:
+            raise InvalidInput("--full-copy only applies to --image")
+        _check_counts(req)
+        with self.lock(req.name, "create"):
+            if domains.exists(self.host, req.name):
+                raise Conflict(
+                    f"a VM named {req.name!r} already exists on {self.host.uri}; "
+                    "pick another name or delete it first"
+                )
+            return self._create_locked(req)
+
+    def _create_locked(self, req: VmCreate) -> VmDetail:
+        accel = self.acceleration()
+        created: list[Path] = []
+        disk_path: Path
+        try:
+            if req.image:
+                pool_dir = storage.ensure_default_pool(
+                    self.host, self.settings.images_dir, self.settings.pool
+                )
+                disk_path = pool_dir / f"{req.name}-vda.qcow2"
+                base = Path(req.image).resolve()
+                if req.full_copy:
+                    storage.copy_image(self.host, base, disk_path)
+                else:
+                    storage.create_overlay(self.host, base, disk_path, req.disk_size_bytes)
+                created.append(disk_path)
+                disk_format = "qcow2"
+            else:
+                assert req.import_disk is not None
+                disk_path = Path(req.import_disk).resolve()
+                disk_format = str(storage.image_info(disk_path)["format"])
+            networks = req.networks if req.networks is not None else self._default_networks()
+            log_path = self.settings.serial_log_dir / f"{req.name}-serial0.log"
+            spec = NewDomain(
+                name=req.name,
+                domain_type=accel.domain_type,
+                cpu_mode=accel.cpu_mode,
+                vcpus=req.cpus,
+                max_vcpus=req.max_cpus or req.cpus,
+                memory_kib=req.memory_bytes // 1024,
+                max_memory_kib=(req.max_memory_bytes or req.memory_bytes) // 1024,
+                disks=[NewDisk(path=str(disk_path), format=disk_format, boot_order=1)],
+                networks=networks,
+                graphics=req.graphics,
+                graphics_listen=req.graphics_listen,
+                graphics_password=req.graphics_password,
+                serial_log=str(log_path),
+                boot=[],
+                metadata={META_CREATED_BY: "virtdeck vm create"},
+            )
+            model = build_domain(spec)
+            model.set_meta_list(META_CREATED_DISKS, [str(p) for p in created])
+            if req.image:
+                model.set_meta(META_BASE_IMAGE, str(Path(req.image).resolve()))
+            dom = self.redefine(model.to_xml(), "create")
+            if req.autostart:
+                self.host.call(f"set autostart of {req.name}", lambda _c: dom.setAutostart(1))
+            if req.start:
+                domains.start(self.host, req.name)
+        except BaseException:
+            self._undo_create(req.name, created)
+            raise
+        return self.get_vm(req.name)
+
+    def _undo_create(self, name: str, created: list[Path]) -> None:
+        """A failed create leaves nothing behind: no definition, no disk."""
+        try:
+            if domains.exists(self.host, name):
+                domains.undefine(self.host, name)
+        except Exception:
+            pass
+        for path in created:
+            try:
+                storage.delete_file(self.host, path)
+            except Exception:
+                pass
+
+    def _default_networks(self) -> list[str]:
+        def has_default(conn: object) -> bool:
+            return "default" in conn.listNetworks() + conn.listDefinedNetworks()  # type: ignore[attr-defined]
+
+        return ["default"] if self.host.call("list networks", has_default) else []
+
+    # -- lifecycle ------------------------------------------------------------
+    def start_vm(self, name: str) -> VmSummary:
+        with self.lock(name, "start"):
+            domains.start(self.host, name)
+        return _summary(domains.describe(domains.lookup(self.host, name), with_addresses=False))
+
+    def stop_vm(self, name: str, timeout: float = 60.0, force: bool = False) -> StopResult:
+        with self.lock(name, "stop"):
+            how = domains.stop(self.host, name, timeout, force)
+        return StopResult(name=name, how=how)  # type: ignore[arg-type]
+
+    def delete_vm(self, name: str, keep_disks: bool = False) -> DeleteResult:
+        with self.lock(name, "delete"):
+            dom, model = self.model(name)
+            created = model.get_meta_list(META_CREATED_DISKS)
+            # The definition is kept in the history first: 'vm restore' brings it back.
+            self.observe(dom)
+            self.record_deletion(dom)
+            domains.undefine(self.host, name)
+            removed: list[str] = []
+            kept: list[str] = []
+            for path in created:
+                if keep_disks:
+                    kept.append(path)
+                elif storage.delete_file(self.host, Path(path)):
+                    removed.append(path)
+            kept += [p for p in storage.disk_paths_of(model.to_xml()) if p not in created]
+        return DeleteResult(name=name, removed_disks=removed, kept_disks=kept)
+
+    # -- serial console log ---------------------------------------------------
+    def serial_log_path(self, name: str) -> Path:
+        dom = domains.lookup(self.host, name)
+        model = Domain.from_xml(dom.XMLDesc(0))
+        for serial in model.serials:
+            if serial.log_file:
+                return Path(serial.log_file)
+        raise NotFound(f"VM {name} has no serial log; VMs created by virtdeck have one")
+
+    def read_log(self, name: str) -> str:
+        path = self.serial_log_path(name)
+        try:
+            return path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def follow_log(
+        self, name: str, until: str | None = None, timeout: float | None = None
+    ) -> Iterator[str]:
+        """Yield the log's lines as they come; stop after a line containing ``until``."""
+        path = self.serial_log_path(name)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        offset = 0
+        pending = ""
+        while True:
+            try:
+                with open(path, "rb") as fh:
+                    size = fh.seek(0, 2)
+                    if size < offset:  # truncated: the VM started again
+                        offset = 0
+                    fh.seek(offset)
+                    chunk = fh.read()
+                    offset += len(chunk)
+            except FileNotFoundError:
+                chunk = b""
+            pending += chunk.decode(errors="replace")
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                clean = line.rstrip("\r")
+                yield clean
+                if until is not None and until in clean:
+                    return
+            if deadline is not None and time.monotonic() > deadline:
+                wanted = f"a line with {until!r}" if until else "the line waited for"
+                raise Timeout(
+                    f"VM {name} printed no {wanted} within {timeout:g} s; "
+                    f"'virtdeck vm log {name}' shows what it printed"
+                )
+            time.sleep(0.2)
+
+
+def _acceleration_summary(accel: Acceleration) -> str:
+    mode = f" with CPU mode {accel.cpu_mode}" if accel.cpu_mode else ""
+    return f"new VMs get domain type '{accel.domain_type}'{mode} ({accel.reason})"
+
+
+def _check_counts(req: VmCreate) -> None:
+    if req.cpus < 1:
+        raise InvalidInput("--cpus must be at least 1")
+    if req.max_cpus is not None and req.max_cpus < req.cpus:
+        raise InvalidInput(
+            f"--max-cpus ({req.max_cpus}) is below --cpus ({req.cpus}); "
+            "raise --max-cpus or lower --cpus"
+        )
+    if req.memory_bytes < 16 * 2**20:
+        raise InvalidInput("--memory must be at least 16M")
+    if req.max_memory_bytes is not None and req.max_memory_bytes < req.memory_bytes:
+        raise InvalidInput("--max-memory is below --memory; raise --max-memory or lower --memory")
+    if (
+        req.graphics != "none"
+        and req.graphics_listen not in ("127.0.0.1", "::1", "localhost")
+        and not req.graphics_password
+    ):
+        raise InvalidInput(
+            f"graphics listening on {req.graphics_listen} would let anyone on the network see "
+            "and type into the console; give --graphics-password, or keep the default 127.0.0.1"
+        )
+
+
+def _summary(state: domains.DomainState) -> VmSummary:
+    return VmSummary(
+        name=state.name,
+        state=state.state,
+        vcpus=state.vcpus,
+        max_vcpus=state.max_vcpus,
+        memory_kib=state.memory_kib,
+        max_memory_kib=state.max_memory_kib,
+        addresses=state.addresses,
+        autostart=state.autostart,
+        persistent=state.persistent,
+    )
+
+
+def _detail(state: domains.DomainState) -> VmDetail:
+    model = Domain.from_xml(state.xml)
+    created = set(model.get_meta_list(META_CREATED_DISKS))
+    disks = [
+        DiskInfo(
+            target=d.target or "?",
+            device=d.device or "disk",
+            bus=d.bus,
+            path=d.path,
+            format=d.format,
+            created_by_virtdeck=d.path in created,
+        )
+        for d in model.disks
+    ]
+    nics = [
+        NicInfo(type=n.type, source=n.source, mac=n.mac, model=n.model) for n in model.interfaces
+    ]
+    graphics = []
+    for g in model.graphics:
+        where = f"{g.address or '127.0.0.1'}:{g.port}" if g.port and g.port > 0 else "auto port"
+        graphics.append(f"{g.type} {where}")
+    log = next((s.log_file for s in model.serials if s.log_file), None)
+    return VmDetail(
+        **_summary(state).model_dump(),
+        uuid=state.uuid,
+        domain_type=model.type,
+        machine=model.os.machine,
+        disks=disks,
+        nics=nics,
+        graphics=graphics,
+        serial_log=log,
+    )
