@@ -12,13 +12,16 @@ from virtdeck.settings import Settings
 
 
 def virtdeck(
-    settings: Settings, *args: str, timeout: float = 180
+    settings: Settings,
+    *args: str,
+    timeout: float = 180,
+    env_extra: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "virtdeck", *args],
         capture_output=True,
         text=True,
-        env=env_for_cli(settings),
+        env={**env_for_cli(settings), **(env_extra or {})},
         timeout=timeout,
         check=False,
     )

@@ -75,12 +75,16 @@ class EngineBase:
             self.host.uri, dom.UUIDString(), dom.name(), self.inactive_xml(dom), "external"
         )
 
-    def redefine(self, xml: str, action: str) -> Any:
-        """Define ``xml`` (a new or changed VM), keeping the version it replaces."""
+    def redefine(self, xml: str, action: str, validate: bool = False) -> Any:
+        """Define ``xml`` (a new or changed VM), keeping the version it replaces.
+
+        ``validate`` has libvirt check the XML against its schema first, which
+        catches misspelt elements that a plain define would silently drop.
+        """
         model = Domain.from_xml(xml)
         if model.name and domains.exists(self.host, model.name):
             self.observe(self.lookup(model.name))
-        dom = domains.define(self.host, xml, f"{action} VM {model.name}")
+        dom = domains.define(self.host, xml, f"{action} VM {model.name}", validate)
         self.history.record(
             self.host.uri, dom.UUIDString(), dom.name(), self.inactive_xml(dom), action
         )

@@ -1,9 +1,62 @@
-"""Editing a definition: validate, diff, define, keep the old version."""
+"""Editing a definition: validate, diff, define, keep the old version.
+
+The CLI opens an editor on ``edit_begin``'s XML and hands the result to
+``edit_apply``. Nothing is held locked while a person edits; instead the
+definition's digest at the start must still match at the end, so an edit
+never silently overwrites a change made meanwhile (by virtdeck or virsh).
+"""
 
 from __future__ import annotations
 
+import difflib
+
+from virtdeck.errors import Conflict, InvalidInput
+from virtdeck.model import Domain, XmlError
+
 from .base import EngineBase
+from .history import xml_digest
+from .schemas import EditResult, EditSession
 
 
 class EditMixin(EngineBase):
-    pass
+    def edit_begin(self, name: str) -> EditSession:
+        dom, _model = self.model(name)
+        self.observe(dom)
+        xml = self.inactive_xml(dom)
+        return EditSession(name=name, xml=xml, digest=xml_digest(xml))
+
+    def edit_apply(self, session: EditSession, new_xml: str) -> EditResult:
+        try:
+            edited = Domain.from_xml(new_xml)
+        except XmlError as exc:
+            raise InvalidInput(f"the edited XML is not valid: {exc}") from exc
+        if edited.name != session.name:
+            raise InvalidInput(
+                f"the edit changes the name to {edited.name!r}; rename with "
+                f"'virtdeck vm rename {session.name} NEW' instead"
+            )
+        with self.lock(session.name, "edit"):
+            dom, _model = self.model(session.name)
+            current = self.inactive_xml(dom)
+            if xml_digest(current) != session.digest:
+                raise Conflict(
+                    f"VM {session.name} was changed by someone else while you edited it; "
+                    "run the edit again to start from the new definition"
+                )
+            if edited.uuid is not None and edited.uuid != dom.UUIDString():
+                raise InvalidInput(
+                    "the edit changes the UUID; a VM keeps its UUID (clone it for a new one)"
+                )
+            if new_xml.strip() == current.strip():
+                return EditResult(name=session.name, changed=False, diff="")
+            self.redefine(new_xml, "edit", validate=True)
+            stored = self.inactive_xml(self.lookup(session.name))
+        diff = "".join(
+            difflib.unified_diff(
+                current.splitlines(keepends=True),
+                stored.splitlines(keepends=True),
+                fromfile="before",
+                tofile="after",
+            )
+        )
+        return EditResult(name=session.name, changed=bool(diff), diff=diff)

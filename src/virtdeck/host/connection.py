@@ -51,6 +51,7 @@ _BAD_INPUT = {
     libvirt.VIR_ERR_INVALID_ARG,
     libvirt.VIR_ERR_CONFIG_UNSUPPORTED,
     libvirt.VIR_ERR_INVALID_MAC,
+    libvirt.VIR_ERR_XML_INVALID_SCHEMA,
 }
 _UNSUPPORTED = {
     libvirt.VIR_ERR_NO_SUPPORT,
@@ -83,7 +84,8 @@ def is_disconnect(exc: libvirt.libvirtError) -> bool:
 def translate(exc: libvirt.libvirtError, action: str) -> VirtdeckError:
     """Turn a libvirt error into our family; ``action`` says what we were doing."""
     code = exc.get_error_code()
-    detail = (exc.get_error_message() or str(exc)).strip()
+    # libvirt's schema errors span lines; a user gets one sentence.
+    detail = " ".join((exc.get_error_message() or str(exc)).split())
     if code in _GONE:
         return NotFound(f"cannot {action}: {detail}")
     if code in _BAD_INPUT:
