@@ -124,3 +124,17 @@ class RestoreResult(BaseModel):
     running: bool  # the restored definition applies from the next start
     disks_present: list[str]
     disks_missing: list[str]
+
+
+class EditSession(BaseModel):
+    """A definition handed out for editing, and its digest at that moment."""
+
+    name: str
+    xml: str
+    digest: str
+
+
+class EditResult(BaseModel):
+    name: str
+    changed: bool
+    diff: str
