@@ -155,6 +155,9 @@ class Domain(XmlElement):
 
     @vcpus.setter
     def vcpus(self, value: int | None) -> None:
+        if value is not None and self.max_vcpus is None:
+            # No <vcpu> yet: the count is also the maximum (libvirt needs the text).
+            self.max_vcpus = value
         if value is None or value == self.max_vcpus:
             self.set("./vcpu/@current", None)
         else:
@@ -286,6 +289,13 @@ class Domain(XmlElement):
         if value is None:
             if node is not None:
                 root.remove(node)
+            if len(root) == 0:
+                # Our namespace element is empty: leave no trace of it.
+                meta = root.getparent()
+                if meta is not None:
+                    meta.remove(root)
+                    if len(meta) == 0 and meta.getparent() is not None:
+                        meta.getparent().remove(meta)  # type: ignore[union-attr]
             return
         if node is None:
             node = etree.SubElement(root, f"{{{METADATA_NS}}}{key}")
