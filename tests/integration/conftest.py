@@ -199,8 +199,7 @@ def engine(settings: Settings) -> Iterator[Engine]:
     eng.close()
 
 
-@pytest.fixture
-def vm_name(engine: Engine, pool_dir: Path) -> Iterator[str]:
+def fresh_vm_name(engine: Engine, pool_dir: Path) -> Iterator[str]:
     """A fresh VM name; whatever VM, disks and log carry it are removed afterwards."""
     name = f"{PREFIX}{uuid.uuid4().hex[:6]}"
     yield name
@@ -212,6 +211,11 @@ def vm_name(engine: Engine, pool_dir: Path) -> Iterator[str]:
         leftover.unlink()
     for log in SERIAL_LOG_DIR.glob(f"{name}*"):
         log.unlink()
+
+
+@pytest.fixture
+def vm_name(engine: Engine, pool_dir: Path) -> Iterator[str]:
+    yield from fresh_vm_name(engine, pool_dir)
 
 
 def appliance_request(name: str, net: IsolatedNet, **overrides: object) -> VmCreate:

@@ -183,3 +183,22 @@ def test_bad_domain_type_setting(tmp_path: Path) -> None:
     result = virtdeck("-c", TEST_URI, "--domain-type", "xen", "vm", "list", tmp=tmp_path)
     line = one_sentence_error(result, 4)
     assert "domain_type" in line
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--memory", "64G"], "--memory 64 GiB is more than this host has (3 GiB)"),
+        (["--max-memory", "1T"], "--max-memory 1 TiB is more than this host has"),
+        (["--cpus", "40"], "--cpus 40 is more than a 'qemu' VM can have on this host (32)"),
+        (["--max-cpus", "999"], "--max-cpus 999 is more than"),
+    ],
+)
+def test_more_than_the_host_can_give(tmp_path: Path, extra: list[str], needle: str) -> None:
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\0" * 4096)
+    result = virtdeck(
+        "-c", TEST_URI, "vm", "create", "big", "--import-disk", str(disk), *extra, tmp=tmp_path
+    )
+    line = one_sentence_error(result, 4)
+    assert needle in line

@@ -1,7 +1,91 @@
-"""Commands of one area; cli/main.py merges ``app``'s commands and groups into ``vm``."""
+"""``virtdeck apply -f vm.yaml``: create or converge a VM from a spec (top-level command)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.markup import escape
+
+from virtdeck.engine.schemas import ApplyResult
+from virtdeck.engine.spec_plan import load_spec
+from virtdeck.errors import InvalidInput
+
+from .context import console, engine
+from .options import JsonOpt
 
 app = typer.Typer()
+
+_HOW = {
+    "create": "create",
+    "live": "live: now and in the definition",
+    "config": "in the definition",
+    "restart": "in the definition: takes effect at the next restart",
+    "now": "now",
+    "start": "start the VM",
+    "stop": "shut the VM down",
+}
+
+
+def _read(file: str) -> tuple[str, str]:
+    if file == "-":
+        return sys.stdin.read(), "the spec on stdin"
+    path = Path(file)
+    try:
+        return path.read_text(encoding="utf-8"), file
+    except FileNotFoundError:
+        raise InvalidInput(
+            f"spec file {file} does not exist; give the path of a YAML spec"
+        ) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read spec file {file}: {exc}") from exc
+
+
+def _print(result: ApplyResult) -> None:
+    name = result.name
+    if result.created:
+        console.print(f"VM {name} does not exist: create it with")
+    elif result.steps:
+        count = len(result.steps)
+        console.print(f"VM {name}: {count} change{'s' if count != 1 else ''}")
+    else:
+        console.print(f"VM {name}: no changes")
+    rows = [
+        (s.key, s.wanted if result.created else f"{s.current} -> {s.wanted}", _HOW[s.how])
+        for s in result.steps
+    ]
+    if rows:
+        widths = [max(len(r[i]) for r in rows) for i in range(2)]
+        for key, change, how in rows:
+            line = f"  {key.ljust(widths[0])}  {change.ljust(widths[1])}  {how}"
+            console.print(escape(line.rstrip()))
+    for note in result.notes:
+        console.print(f"note: {escape(note)}")
+    if result.dry_run:
+        if result.steps:
+            console.print("dry run: nothing was changed")
+    elif result.steps:
+        console.print(f"{'Created' if result.created else 'Applied'}; VM {name} is {result.state}")
+
+
+@app.command("apply")
+def apply(
+    ctx: typer.Context,
+    file: Annotated[
+        str,
+        typer.Option("--file", "-f", metavar="FILE", help="YAML spec of one VM ('-': stdin)."),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan and change nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a VM from a YAML spec, or change an existing one to match it."""
+    text, source = _read(file)
+    result = engine(ctx).apply_spec(load_spec(text, source), dry_run=dry_run)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _print(result)

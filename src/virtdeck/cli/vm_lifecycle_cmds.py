@@ -1,7 +1,143 @@
-"""Commands of one area; cli/main.py merges ``app``'s commands and groups into ``vm``."""
+"""``vm reboot|pause|resume|autostart|rename|clone|events`` (virsh names work too)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+from rich.markup import escape
+
+from virtdeck.engine.schemas import VmEvent
+from virtdeck.errors import InvalidInput
+
+from .context import console, engine, err_console
+from .options import JsonOpt, NameArg
 
 app = typer.Typer()
+
+NewNameArg = Annotated[str, typer.Argument(metavar="NEW", help="The new VM name.")]
+
+
+@app.command("reboot")
+def reboot(
+    ctx: typer.Context,
+    name: NameArg,
+    force: Annotated[
+        bool, typer.Option("--force", help="Reset at once, like pressing reset (virsh reset).")
+    ] = False,
+) -> None:
+    """Reboot a VM by ACPI: the guest restarts itself (virsh reboot)."""
+    engine(ctx).reboot_vm(name, force=force)
+    console.print(f"VM {name} {'reset' if force else 'is rebooting'}")
+
+
+@app.command("reset", hidden=True)
+def reset(ctx: typer.Context, name: NameArg) -> None:
+    """Reset a VM at once (same as reboot --force)."""
+    engine(ctx).reboot_vm(name, force=True)
+    console.print(f"VM {name} reset")
+
+
+@app.command("pause")
+def pause(ctx: typer.Context, name: NameArg) -> None:
+    """Freeze a running VM's vCPUs; its memory stays (virsh suspend)."""
+    vm = engine(ctx).pause_vm(name)
+    console.print(f"VM {vm.name} is {vm.state}")
+
+
+app.command("suspend", hidden=True)(pause)
+
+
+@app.command("resume")
+def resume(ctx: typer.Context, name: NameArg) -> None:
+    """Let a paused VM run again (virsh resume)."""
+    vm = engine(ctx).resume_vm(name)
+    console.print(f"VM {vm.name} is {vm.state}")
+
+
+@app.command("autostart")
+def autostart(
+    ctx: typer.Context,
+    name: NameArg,
+    setting: Annotated[
+        str, typer.Argument(metavar="on|off", help="Start the VM when libvirtd starts?")
+    ] = "on",
+) -> None:
+    """Start the VM when libvirtd starts, or not (virsh autostart [--disable])."""
+    value = setting.lower()
+    if value not in ("on", "off", "yes", "no", "true", "false"):
+        raise InvalidInput(f"autostart takes on or off, not {setting!r}")
+    vm = engine(ctx).set_autostart(name, value in ("on", "yes", "true"))
+    console.print(f"VM {vm.name}: autostart {'on' if vm.autostart else 'off'}")
+
+
+@app.command("rename")
+def rename(ctx: typer.Context, name: NameArg, new_name: NewNameArg) -> None:
+    """Rename a VM that is shut off (virsh domrename); its history goes with it."""
+    vm = engine(ctx).rename_vm(name, new_name)
+    console.print(f"VM {name} is now {vm.name}")
+
+
+app.command("domrename", hidden=True)(rename)
+
+
+@app.command("clone")
+def clone(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="SRC", help="VM to copy (shut off or paused).")],
+    new_name: NewNameArg,
+    linked: Annotated[
+        bool,
+        typer.Option(
+            "--linked",
+            help="New disks are overlays on SRC's (instant; SRC's disks must then never change).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a VM: new UUID, new MACs, its own disks and serial log (virt-clone)."""
+    vm = engine(ctx).clone_vm(source, new_name, linked=linked)
+    if as_json:
+        print(vm.model_dump_json(indent=2))
+        return
+    console.print(f"Cloned VM {source} to {vm.name} ({vm.state})")
+    for disk in vm.disks:
+        if disk.created_by_virtdeck:
+            console.print(f"  disk {disk.target}  {escape(disk.path or '-')}")
+    for index, nic in enumerate(vm.nics):
+        console.print(f"  NIC {index}   {nic.mac}")
+
+
+def _event_line(event: VmEvent) -> str:
+    when = event.time.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{when}  {event.vm}  {event.event}  {event.detail}"
+
+
+@app.command("events")
+def events(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None, typer.Argument(metavar="[NAME]", help="Only this VM (default: every VM).")
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", metavar="S", help="Stop after S seconds (default: Ctrl-C)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Print libvirt lifecycle events as they happen (virsh event --all --loop)."""
+    feed = engine(ctx).events(name, timeout)
+    with feed:
+        who = f"VM {name}" if name else "every VM"
+        err_console.print(f"watching lifecycle events of {who} (Ctrl-C stops)")
+        try:
+            for event in feed:
+                if as_json:
+                    print(event.model_dump_json(), flush=True)
+                else:
+                    print(_event_line(event), flush=True)
+        except KeyboardInterrupt:
+            pass  # the way to stop watching, not an error
+
+
+app.command("event", hidden=True)(events)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import libvirt
 
@@ -19,7 +19,8 @@ from virtdeck.host.connection import Host
 from virtdeck.model import Domain
 from virtdeck.settings import Settings
 
-from .history import HistoryStore, database_url
+if TYPE_CHECKING:
+    from .history import HistoryStore
 from .locks import vm_lock
 
 
@@ -37,6 +38,10 @@ class EngineBase:
     @property
     def history(self) -> HistoryStore:
         if self._history is None:
+            # SQLAlchemy and Alembic load here, not at start-up: a quick
+            # 'vm list' should not pay for them.
+            from .history import HistoryStore, database_url  # noqa: PLC0415
+
             self._history = HistoryStore(database_url(self.settings.data_dir))
         return self._history
 

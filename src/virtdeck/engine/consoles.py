@@ -2,8 +2,118 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
+import libvirt
+
+from virtdeck.errors import Conflict, InvalidInput, NotFound, OperationFailed
+from virtdeck.host import domains, screenshot
+from virtdeck.host.console import SerialConsole
+from virtdeck.model import Domain
+
 from .base import EngineBase
+from .schemas import GraphicsDisplay, GraphicsInfo, ScreenshotResult
 
 
 class ConsoleMixin(EngineBase):
-    pass
+    def open_console(self, name: str, force: bool = False) -> SerialConsole:
+        """The VM's serial console as a stream; ``force`` takes it from another client.
+
+        Returns a live session rather than a model: the caller relays bytes
+        through its ``relay`` method (or ``send``/``expect``) and closes it.
+        """
+        dom = self.lookup(name)
+        if domains.state_of(dom) not in domains.ACTIVE_STATES:
+            raise Conflict(
+                f"VM {name} is not running; start it with 'virtdeck vm start {name}' "
+                "to use its console"
+            )
+        live = Domain.from_xml(self._live_xml(dom, secure=False))
+        if not live.serials and not live.consoles:
+            raise NotFound(
+                f"VM {name} has no serial console; 'virtdeck vm vnc {name}' shows its graphics"
+            )
+        return SerialConsole(self.host, name, force=force)
+
+    def graphics_info(self, name: str, show_password: bool = False) -> GraphicsInfo:
+        dom = self.lookup(name)
+        running = domains.state_of(dom) in domains.ACTIVE_STATES
+        # The live XML of a running VM holds the ports QEMU really got; only
+        # the secure form shows whether a password is set.
+        try:
+            xml = self._live_xml(dom, secure=True)
+        except OperationFailed:  # a read-only connection may not read secrets
+            xml = self._live_xml(dom, secure=False)
+        model = Domain.from_xml(xml)
+        if not model.graphics:
+            raise NotFound(
+                f"VM {name} has no graphics (created with --graphics none); "
+                f"'virtdeck vm console {name}' opens its serial console"
+            )
+        displays = []
+        for g in model.graphics:
+            kind = g.type or "?"
+            # Before the first start an autoport VM shows port -1.
+            port = g.port if g.port is not None and g.port > 0 else None
+            address = g.address or ("127.0.0.1" if kind in ("vnc", "spice") else None)
+            tls_port = g.node.get("tlsPort")
+            displays.append(
+                GraphicsDisplay(
+                    type=kind,
+                    address=address,
+                    port=port,
+                    autoport=bool(g.autoport) or g.port == -1,
+                    tls_port=int(tls_port) if tls_port and int(tls_port) > 0 else None,
+                    password_set=g.password is not None,
+                    password=g.password if show_password else None,
+                    uri=f"{kind}://{_host_part(address)}:{port}" if port and address else None,
+                )
+            )
+        return GraphicsInfo(name=name, running=running, displays=displays)
+
+    def screenshot(self, name: str, path: str) -> ScreenshotResult:
+        """Save the VM's screen as a PNG at ``path`` (written whole or not at all)."""
+        target = Path(path)
+        if target.suffix.lower() != ".png":
+            raise InvalidInput(f"{path}: the screenshot is a PNG image; give a FILE.png name")
+        if not target.parent.is_dir():
+            raise InvalidInput(f"{path}: directory {target.parent} does not exist; create it first")
+        dom = self.lookup(name)
+        if domains.state_of(dom) not in domains.ACTIVE_STATES:
+            raise Conflict(
+                f"VM {name} is not running, so it has no screen; start it with "
+                f"'virtdeck vm start {name}'"
+            )
+        image = screenshot.take(self.host, dom)
+        # A temporary file then rename: an interrupted run leaves no half image.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(image.png)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return ScreenshotResult(
+            name=name,
+            path=str(target.resolve()),
+            width=image.width,
+            height=image.height,
+            bytes=len(image.png),
+        )
+
+    def _live_xml(self, dom: object, secure: bool) -> str:
+        flags = libvirt.VIR_DOMAIN_XML_SECURE if secure else 0
+        return str(
+            self.host.call(
+                f"read the XML of {dom.name()}",  # type: ignore[attr-defined]
+                lambda _c: dom.XMLDesc(flags),  # type: ignore[attr-defined]
+            )
+        )
+
+
+def _host_part(address: str) -> str:
+    return f"[{address}]" if ":" in address else address

@@ -14,7 +14,7 @@ from virtdeck.errors import Conflict, InvalidInput
 from virtdeck.model import Domain, XmlError
 
 from .base import EngineBase
-from .history import xml_digest
+from .digest import xml_digest
 from .schemas import EditResult, EditSession
 
 

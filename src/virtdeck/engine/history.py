@@ -8,7 +8,6 @@ too, marked ``external``. So delete, edit and any change can be undone.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,8 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from virtdeck.errors import HostUnavailable
+
+from .digest import xml_digest
 
 
 class Base(DeclarativeBase):
@@ -49,10 +50,6 @@ class Version:
     created_at: datetime
     uuid: str
     name: str
-
-
-def xml_digest(xml: str) -> str:
-    return hashlib.sha256(xml.encode()).hexdigest()
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

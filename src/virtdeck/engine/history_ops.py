@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from virtdeck.errors import Conflict, InvalidInput, NotFound
 from virtdeck.host import domains
 from virtdeck.model import Domain
 
 from .base import EngineBase
-from .history import Version
 from .schemas import HistoryEntry, RestoreResult
+
+if TYPE_CHECKING:
+    from .history import Version
 
 
 def _diff(old: str, new: str, old_label: str, new_label: str) -> str:

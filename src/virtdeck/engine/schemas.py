@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from virtdeck.model import SizeError, parse_size
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -76,6 +78,8 @@ class VmDetail(VmSummary):
 
 
 GraphicsKind = Literal["vnc", "spice", "none"]
+# cloud-init user-data must stay below this (a seed is a small CD, read at boot).
+USER_DATA_MAX_BYTES = 2**20
 
 
 class VmCreate(BaseModel):
@@ -94,8 +98,17 @@ class VmCreate(BaseModel):
     full_copy: bool = False
     import_disk: str | None = None
     disk_size_bytes: int | None = None
+    iso: str | None = None  # install from this CD image onto a new disk of disk_size_bytes
+    # cloud-init (a NoCloud seed CD): texts, not paths, since the files are the client's
+    hostname: str | None = None
+    ssh_keys: list[str] = Field(default_factory=list)
+    user_data: str | None = None
     start: bool = False
     autostart: bool = False
+
+    @property
+    def wants_seed(self) -> bool:
+        return bool(self.hostname or self.ssh_keys or self.user_data is not None)
 
 
 class StopResult(BaseModel):
@@ -138,3 +151,182 @@ class EditResult(BaseModel):
     name: str
     changed: bool
     diff: str
+
+
+class GraphicsDisplay(BaseModel):
+    """One graphics device of a VM: where a viewer connects."""
+
+    type: str  # vnc, spice
+    address: str | None
+    port: int | None  # None while an autoport VM is stopped
+    autoport: bool
+    tls_port: int | None = None
+    password_set: bool
+    password: str | None = None  # only when asked for
+    uri: str | None = None  # vnc://ADDR:PORT, for a viewer
+
+
+class GraphicsInfo(BaseModel):
+    name: str
+    running: bool
+    displays: list[GraphicsDisplay]
+
+
+class ScreenshotResult(BaseModel):
+    name: str
+    path: str
+    width: int
+    height: int
+    bytes: int
+
+
+SnapshotKind = Literal["memory", "disk", "disk-only"]
+
+
+class SnapshotInfo(BaseModel):
+    """One snapshot of a VM.
+
+    kind: 'memory' (internal, with the guest's RAM: taken while it ran),
+    'disk' (internal, disks only: taken while it was shut off), 'disk-only'
+    (external overlay files, taken with --disk-only).
+    """
+
+    vm: str
+    name: str
+    kind: SnapshotKind
+    created_at: datetime
+    vm_state: str
+    description: str
+    parent: str | None
+    current: bool
+    revertible: bool
+    overlays: list[str] = Field(default_factory=list)
+
+
+class SnapshotRevertResult(BaseModel):
+    vm: str
+    snapshot: str
+    state: str  # the VM's state after the revert
+
+
+class SnapshotDeleteResult(BaseModel):
+    vm: str
+    snapshot: str
+    removed_files: list[str]
+
+
+class VmEvent(BaseModel):
+    time: datetime
+    vm: str
+    event: str  # defined, undefined, started, paused, resumed, stopped, shutdown, rebooted...
+    detail: str
+
+
+# -- live changes, hot-plug, apply/spec --------------------------------------
+
+
+class LiveChange(BaseModel):
+    """One vCPU or memory change: where it took effect, and anything worth saying."""
+
+    name: str
+    setting: Literal["vcpus", "max_vcpus", "memory", "max_memory"]
+    value: int  # a count for vCPUs, KiB for memory
+    live: bool  # the running guest has it now
+    config: bool  # the definition has it (from the next start)
+    notes: list[str] = Field(default_factory=list)
+
+
+class DiskAdd(BaseModel):
+    """A disk to attach: a new qcow2 of ``size_bytes``, or an existing image at ``path``."""
+
+    name: str
+    size_bytes: int | None = None
+    path: str | None = None
+    target: str | None = None
+    live: bool = False  # neither flag: running VM -> both, stopped VM -> config
+    config: bool = False
+
+
+class NicAdd(BaseModel):
+    name: str
+    network: str
+    mac: str | None = None  # None: a new 52:54:00 address
+    model: str = "virtio"
+    live: bool = False
+    config: bool = False
+
+
+class VmDisk(DiskInfo):
+    live: bool  # attached to the running guest
+    config: bool  # in the definition
+
+
+class VmNic(NicInfo):
+    live: bool
+    config: bool
+
+
+class DeviceChange(BaseModel):
+    """What a disk or NIC add/remove did."""
+
+    name: str
+    device: str  # 'disk vdb' or 'nic 52:54:00:...'
+    action: Literal["added", "removed"]
+    live: bool
+    config: bool
+    created_file: str | None = None
+    deleted_file: str | None = None
+    kept_file: str | None = None
+
+
+class PlanStep(BaseModel):
+    """One difference between a spec and a VM, and how apply makes it true."""
+
+    key: str
+    current: str
+    wanted: str
+    how: Literal["create", "live", "config", "restart", "now", "start", "stop"]
+
+
+class ApplyResult(BaseModel):
+    name: str
+    created: bool  # the VM did not exist (and was created unless dry_run)
+    steps: list[PlanStep]
+    notes: list[str] = Field(default_factory=list)
+    dry_run: bool
+    state: str | None = None  # the VM's state afterwards; None after a dry run
+
+
+def _spec_size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("not a size")
+    try:
+        return parse_size(value, default_unit="M")
+    except SizeError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+# A size in a spec: 512M, 2G, 1.5GiB or a bare number of MiB; held in bytes.
+SpecSize = Annotated[int, BeforeValidator(_spec_size)]
+
+
+class VmSpec(BaseModel):
+    """A VM as a declarative spec (``apply -f``, ``vm spec``).
+
+    A key that is left out is not managed: apply leaves that setting of an
+    existing VM as it is, and a new VM gets the same default as ``vm create``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    cpus: int | None = Field(default=None, ge=1)
+    max_cpus: int | None = Field(default=None, ge=1)
+    memory: SpecSize | None = None
+    max_memory: SpecSize | None = None
+    networks: list[str] | None = None
+    graphics: GraphicsKind | None = None
+    image: str | None = None
+    import_disk: str | None = None
+    autostart: bool | None = None
+    running: bool | None = None

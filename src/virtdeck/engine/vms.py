@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid as uuidlib
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -12,9 +13,9 @@ import libvirt
 from virtdeck.errors import Conflict, InvalidInput, NotFound, Timeout
 from virtdeck.host import checks, domains, storage
 from virtdeck.host.kvmprobe import KvmProbe
-from virtdeck.model import Domain, InvalidName, NewDisk, NewDomain, build_domain, check_name
+from virtdeck.model import Domain, InvalidName, NewDomain, build_domain, check_name
 
-from . import acceleration
+from . import acceleration, create_plan, limits
 from .base import EngineBase
 from .schemas import (
     Acceleration,
@@ -33,6 +34,7 @@ from .schemas import (
 META_CREATED_DISKS = "created-disks"
 META_CREATED_BY = "created-by"
 META_BASE_IMAGE = "base-image"
+META_INSTALL_ISO = "install-iso"
 
 
 class VmMixin(EngineBase):
@@ -61,7 +63,7 @@ class VmMixin(EngineBase):
                 Finding(
                     name="domain-type",
                     status="ok",
-                    summary=_acceleration_summary(accel),
+                    summary=_accelerationsummary_of_state(accel),
                     data={
                         "domain_type": accel.domain_type,
                         "cpu_mode": accel.cpu_mode,
@@ -73,7 +75,7 @@ class VmMixin(EngineBase):
 
     # -- reading VMs ----------------------------------------------------------
     def list_vms(self, with_addresses: bool = True) -> list[VmSummary]:
-        return [_summary(s) for s in domains.list_states(self.host, with_addresses)]
+        return [summary_of_state(s) for s in domains.list_states(self.host, with_addresses)]
 
     def get_vm(self, name: str) -> VmDetail:
         dom = domains.lookup(self.host, name)
@@ -91,12 +93,8 @@ class VmMixin(EngineBase):
             check_name(req.name)
         except InvalidName as exc:
             raise InvalidInput(str(exc)) from exc
-        sources = [s for s in (req.image, req.import_disk) if s]
-        if len(sources) != 1:
-            raise InvalidInput("give exactly one of --image BASE or --import-disk FILE")
-        if req.full_copy and not req.image:
-            raise InvalidInput("--full-copy only applies to --image")
         _check_counts(req)
+        create_plan.check_request(req)
         with self.lock(req.name, "create"):
             if domains.exists(self.host, req.name):
                 raise Conflict(
@@ -107,25 +105,20 @@ class VmMixin(EngineBase):
 
     def _create_locked(self, req: VmCreate) -> VmDetail:
         accel = self.acceleration()
+        # Nothing is made for a VM the host could never run.
+        memory_option = "--max-memory" if req.max_memory_bytes else "--memory"
+        limits.check_memory(self.host, req.max_memory_bytes or req.memory_bytes, memory_option)
+        cpus_option = "--max-cpus" if req.max_cpus else "--cpus"
+        limits.check_vcpus(self.host, req.max_cpus or req.cpus, accel.domain_type, cpus_option)
         created: list[Path] = []
-        disk_path: Path
+        vm_uuid = str(uuidlib.uuid4())
         try:
-            if req.image:
+            pool_dir = None
+            if req.image or req.iso or req.wants_seed:
                 pool_dir = storage.ensure_default_pool(
                     self.host, self.settings.images_dir, self.settings.pool
                 )
-                disk_path = pool_dir / f"{req.name}-vda.qcow2"
-                base = Path(req.image).resolve()
-                if req.full_copy:
-                    storage.copy_image(self.host, base, disk_path)
-                else:
-                    storage.create_overlay(self.host, base, disk_path, req.disk_size_bytes)
-                created.append(disk_path)
-                disk_format = "qcow2"
-            else:
-                assert req.import_disk is not None
-                disk_path = Path(req.import_disk).resolve()
-                disk_format = str(storage.image_info(disk_path)["format"])
+            disks = create_plan.make_disks(self.host, pool_dir, req, vm_uuid, created)
             networks = req.networks if req.networks is not None else self._default_networks()
             log_path = self.settings.serial_log_dir / f"{req.name}-serial0.log"
             spec = NewDomain(
@@ -136,19 +129,22 @@ class VmMixin(EngineBase):
                 max_vcpus=req.max_cpus or req.cpus,
                 memory_kib=req.memory_bytes // 1024,
                 max_memory_kib=(req.max_memory_bytes or req.memory_bytes) // 1024,
-                disks=[NewDisk(path=str(disk_path), format=disk_format, boot_order=1)],
+                disks=disks,
                 networks=networks,
                 graphics=req.graphics,
                 graphics_listen=req.graphics_listen,
                 graphics_password=req.graphics_password,
                 serial_log=str(log_path),
                 boot=[],
+                uuid=vm_uuid,
                 metadata={META_CREATED_BY: "virtdeck vm create"},
             )
             model = build_domain(spec)
             model.set_meta_list(META_CREATED_DISKS, [str(p) for p in created])
             if req.image:
                 model.set_meta(META_BASE_IMAGE, str(Path(req.image).resolve()))
+            if req.iso:
+                model.set_meta(META_INSTALL_ISO, str(Path(req.iso).resolve()))
             dom = self.redefine(model.to_xml(), "create")
             if req.autostart:
                 self.host.call(f"set autostart of {req.name}", lambda _c: dom.setAutostart(1))
@@ -182,7 +178,9 @@ class VmMixin(EngineBase):
     def start_vm(self, name: str) -> VmSummary:
         with self.lock(name, "start"):
             domains.start(self.host, name)
-        return _summary(domains.describe(domains.lookup(self.host, name), with_addresses=False))
+        return summary_of_state(
+            domains.describe(domains.lookup(self.host, name), with_addresses=False)
+        )
 
     def stop_vm(self, name: str, timeout: float = 60.0, force: bool = False) -> StopResult:
         with self.lock(name, "stop"):
@@ -258,7 +256,7 @@ class VmMixin(EngineBase):
             time.sleep(0.2)
 
 
-def _acceleration_summary(accel: Acceleration) -> str:
+def _accelerationsummary_of_state(accel: Acceleration) -> str:
     mode = f" with CPU mode {accel.cpu_mode}" if accel.cpu_mode else ""
     return f"new VMs get domain type '{accel.domain_type}'{mode} ({accel.reason})"
 
@@ -286,7 +284,7 @@ def _check_counts(req: VmCreate) -> None:
         )
 
 
-def _summary(state: domains.DomainState) -> VmSummary:
+def summary_of_state(state: domains.DomainState) -> VmSummary:
     return VmSummary(
         name=state.name,
         state=state.state,
@@ -323,7 +321,7 @@ def _detail(state: domains.DomainState) -> VmDetail:
         graphics.append(f"{g.type} {where}")
     log = next((s.log_file for s in model.serials if s.log_file), None)
     return VmDetail(
-        **_summary(state).model_dump(),
+        **summary_of_state(state).model_dump(),
         uuid=state.uuid,
         domain_type=model.type,
         machine=model.os.machine,

@@ -123,7 +123,9 @@ def describe(dom: Any, with_addresses: bool = True) -> DomainState:
 # One call returns the state, vCPU counts and balloon of every domain; NOWAIT
 # skips what a domain busy with a job (a migration) cannot answer at once.
 _LIST_STATS = (
-    libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON
+    libvirt.VIR_DOMAIN_STATS_STATE
+    | libvirt.VIR_DOMAIN_STATS_VCPU
+    | libvirt.VIR_DOMAIN_STATS_BALLOON
 )
 
 
@@ -199,9 +201,7 @@ def list_states(host: Host, with_addresses: bool = True) -> list[DomainState]:
             uuid = dom.UUIDString()
             try:
                 states.append(
-                    _summarise(
-                        dom, stats, uuid in persistent, uuid in autostart, with_addresses
-                    )
+                    _summarise(dom, stats, uuid in persistent, uuid in autostart, with_addresses)
                 )
             except libvirt.libvirtError as exc:
                 # A VM undefined while we listed it is simply gone.

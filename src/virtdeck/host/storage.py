@@ -148,14 +148,19 @@ def create_overlay(host: Host, base: Path, dest: Path, size_bytes: int | None = 
     refresh_pools(host)
 
 
-def copy_image(host: Host, base: Path, dest: Path) -> None:
-    """An independent qcow2 copy of ``base``."""
+def copy_image(host: Host, base: Path, dest: Path, force_share: bool = False) -> None:
+    """An independent qcow2 copy of ``base``.
+
+    ``force_share`` reads an image a paused VM holds open (its QEMU keeps the
+    write lock; pausing flushed its writes, so the copy is consistent).
+    """
     _require_local(host, "copy a disk")
     info = image_info(base)
     _claim(dest)
     _qemu_img(
         f"copy {base} to {dest}",
         "convert",
+        *(["-U"] if force_share else []),
         "-q",
         "-f",
         info["format"],

@@ -157,13 +157,15 @@ def _controller(dom: Domain, kind: str, model: str, index: int | None = None) ->
 
 
 def _add_controllers(dom: Domain, spec: NewDomain) -> None:
-    if any(d.bus == "scsi" for d in spec.disks):
+    scsi = any(d.bus == "scsi" for d in spec.disks)
+    if scsi:
         _controller(dom, "scsi", "virtio-scsi", index=0)
     if "q35" in spec.machine:
-        # Hot-plugging a disk or NIC on q35 needs a free PCIe root port.
+        # Hot-plugging a disk or NIC on q35 needs a free PCIe root port. The
+        # virtio-scsi controller takes one too; SATA sits on the root complex.
         _controller(dom, "pci", "pcie-root", index=0)
         virtio_disks = sum(1 for d in spec.disks if d.bus == "virtio")
-        used = virtio_disks + len(spec.networks) + OTHER_PCIE_DEVICES
+        used = virtio_disks + len(spec.networks) + OTHER_PCIE_DEVICES + int(scsi)
         for _ in range(used + SPARE_ROOT_PORTS):
             _controller(dom, "pci", "pcie-root-port")
 

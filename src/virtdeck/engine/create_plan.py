@@ -1,0 +1,155 @@
+"""``vm create``: which option mixes make sense, and the disks a new VM gets.
+
+Every refusal happens before anything is made, in one sentence naming the
+options involved. The disks come in a fixed layout:
+
+- ``vda`` (virtio, boot order 1): the linked clone, the copy, the imported
+  disk, or the new empty disk an installer writes to;
+- ``sda`` (SATA CD-ROM, boot order 2) with ``--iso``: SATA is what
+  virt-install gives installers on q35 and every installer has an AHCI
+  driver. SeaBIOS finds no boot signature on the empty disk and falls
+  through to the CD; once the installer has written a boot loader the disk
+  boots first, with no change to the definition;
+- the cloud-init seed (virtio-SCSI CD-ROM, not bootable), after those: cloud
+  kernels such as Debian's ``-cloud-amd64`` have virtio-SCSI built in but no
+  AHCI driver, so a seed on SATA would be invisible to them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from virtdeck.errors import InvalidInput
+from virtdeck.host import seed, storage
+from virtdeck.host.connection import Host
+from virtdeck.model import NewDisk
+
+from .schemas import USER_DATA_MAX_BYTES, VmCreate
+
+MIN_DISK_BYTES = 2**20
+
+
+def check_request(req: VmCreate) -> None:
+    """InvalidInput for options that contradict each other or cannot work."""
+    given = [opt for opt, value in _sources(req) if value]
+    if len(given) != 1:
+        said = (
+            f"{' and '.join(given)} both say where the VM's disk comes from"
+            if len(given) > 1
+            else "the VM needs a disk"
+        )
+        raise InvalidInput(
+            f"{said}; give exactly one of --image BASE, --iso FILE (with --disk-size) "
+            "or --import-disk FILE"
+        )
+    if req.full_copy and not req.image:
+        raise InvalidInput("--full-copy only applies to --image")
+    _check_disk_size(req)
+    if req.iso:
+        if req.graphics == "none":
+            raise InvalidInput(
+                "an installer from --iso needs a screen, so --graphics none is refused; "
+                "keep the default vnc (on 127.0.0.1) or give --graphics spice"
+            )
+        seed.check_cd_image(Path(req.iso))
+    for text in req.ssh_keys:
+        seed.public_keys(text)
+    if req.user_data is not None and len(req.user_data.encode()) >= USER_DATA_MAX_BYTES:
+        raise InvalidInput("--user-data is 1 MiB or larger; a cloud-init seed must stay below")
+    if req.hostname is not None:
+        seed.check_hostname(req.hostname)
+    elif req.wants_seed:
+        seed.check_hostname(req.name, given=False)
+
+
+def _sources(req: VmCreate) -> list[tuple[str, str | None]]:
+    return [("--image", req.image), ("--iso", req.iso), ("--import-disk", req.import_disk)]
+
+
+def _check_disk_size(req: VmCreate) -> None:
+    size = req.disk_size_bytes
+    if req.iso and size is None:
+        raise InvalidInput("--iso installs onto a new empty disk; give its size with --disk-size")
+    if size is None:
+        return
+    if req.import_disk:
+        raise InvalidInput(
+            "--disk-size makes no sense with --import-disk, which boots the disk as it is; "
+            "grow it with 'qemu-img resize' first, or drop --disk-size"
+        )
+    if req.full_copy:
+        raise InvalidInput(
+            "--disk-size cannot grow a --full-copy disk; drop --full-copy for a linked clone "
+            "of that size, or drop --disk-size"
+        )
+    if size < MIN_DISK_BYTES:
+        raise InvalidInput("--disk-size must be at least 1M")
+
+
+def make_disks(
+    host: Host, pool_dir: Path | None, req: VmCreate, vm_uuid: str, created: list[Path]
+) -> list[NewDisk]:
+    """Make the VM's files and describe its disks; each file made goes into ``created``."""
+    if req.import_disk:
+        path = Path(req.import_disk).resolve()
+        vda = NewDisk(path=str(path), format=str(storage.image_info(path)["format"]))
+    else:
+        assert pool_dir is not None
+        path = pool_dir / f"{req.name}-vda.qcow2"
+        if req.iso:
+            assert req.disk_size_bytes is not None
+            storage.create_empty(host, path, req.disk_size_bytes)
+        elif req.full_copy:
+            assert req.image is not None
+            storage.copy_image(host, Path(req.image).resolve(), path)
+        else:
+            assert req.image is not None
+            storage.create_overlay(host, Path(req.image).resolve(), path, req.disk_size_bytes)
+        created.append(path)
+        vda = NewDisk(path=str(path), format="qcow2")
+    seed_path = None
+    if req.wants_seed:
+        assert pool_dir is not None
+        seed_path = pool_dir / f"{req.name}-seed.iso"
+        meta, user = seed_files(req, f"iid-{vm_uuid}")
+        seed.write_seed(host, seed_path, meta, user)
+        created.append(seed_path)
+    return disk_layout(req, vda, seed_path)
+
+
+def disk_layout(req: VmCreate, vda: NewDisk, seed_path: Path | None) -> list[NewDisk]:
+    """The VM's disks in the layout the module's docstring explains."""
+    vda.boot_order = 1
+    disks = [vda]
+    cd_targets = iter(["sda", "sdb"])
+    if req.iso:
+        disks.append(
+            NewDisk(
+                path=str(Path(req.iso).resolve()),
+                format="raw",
+                device="cdrom",
+                bus="sata",
+                target=next(cd_targets),
+                boot_order=2,
+            )
+        )
+    if seed_path is not None:
+        disks.append(
+            NewDisk(
+                path=str(seed_path),
+                format="raw",
+                device="cdrom",
+                bus="scsi",
+                target=next(cd_targets),
+            )
+        )
+    return disks
+
+
+def seed_files(req: VmCreate, instance_id: str) -> tuple[str, str]:
+    """meta-data and user-data: the user's user-data as is, else a small #cloud-config."""
+    hostname = req.hostname or req.name
+    keys = [line for text in req.ssh_keys for line in seed.public_keys(text)]
+    meta = seed.meta_data(instance_id, hostname, keys)
+    user = req.user_data if req.user_data is not None else seed.cloud_config(hostname, keys)
+    return meta, user

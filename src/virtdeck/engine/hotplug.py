@@ -1,0 +1,368 @@
+"""Disk and NIC hot-plug, and what every live change shares.
+
+A device goes to the running guest (live), to the definition (config), or
+both; see ``virtdeck.engine.live`` for the defaults. The live half goes
+first, and is undone when the definition cannot take the device, so a
+failure leaves the VM as it was. A new disk file is recorded in the VM's
+metadata ('created-disks'), so 'vm delete' and 'vm disk remove' delete it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import libvirt
+
+from virtdeck.errors import Conflict, InvalidInput, NotFound, Timeout, VirtdeckError
+from virtdeck.host import domains, storage
+from virtdeck.model import Domain
+from virtdeck.model.spec import (
+    NIC_MODELS,
+    check_disk_target,
+    new_disk,
+    new_nic,
+    next_disk_target,
+    normalise_mac,
+    random_mac,
+)
+
+from .base import EngineBase
+from .schemas import DeviceChange, DiskAdd, NicAdd, VmDisk, VmNic
+from .vms import META_CREATED_DISKS
+
+LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
+# How long a guest may take to acknowledge a hot-unplug (TCG guests are slow).
+DETACH_TIMEOUT = 60.0
+
+
+def is_running(dom: Any) -> bool:
+    return domains.state_of(dom) in domains.ACTIVE_STATES
+
+
+class HotplugMixin(EngineBase):
+    # -- shared ---------------------------------------------------------------
+    def _scope(self, dom: Any, live: bool, config: bool) -> tuple[bool, bool]:
+        """The flags a user gave, or virsh-like defaults when they gave none."""
+        name = dom.name()
+        running = is_running(dom)
+        if not live and not config:
+            live, config = running, bool(dom.isPersistent())
+        if live and not running:
+            raise Conflict(
+                f"VM {name} is not running, so nothing can change live; leave out --live "
+                "to change its definition (used from its next start)"
+            )
+        if config and not dom.isPersistent():
+            raise InvalidInput(f"VM {name} is transient and has no definition; leave out --config")
+        return live, config
+
+    def live_model(self, dom: Any) -> Domain:
+        """The running guest's definition (what QEMU has now)."""
+        xml = self.host.call(f"read the state of VM {dom.name()}", lambda _c: dom.XMLDesc(0))
+        return Domain.from_xml(str(xml))
+
+    def _refuse_running(self, dom: Any, what: str, hint: str) -> None:
+        if is_running(dom):
+            name = dom.name()
+            raise Conflict(
+                f"VM {name} is running and its {what} can only change while it is stopped; "
+                f"run 'virtdeck vm stop {name}' first{hint}"
+            )
+
+    # -- disks ----------------------------------------------------------------
+    def list_disks(self, name: str) -> list[VmDisk]:
+        dom, model = self.model(name)
+        running = self.live_model(dom) if is_running(dom) else None
+        created = set(model.get_meta_list(META_CREATED_DISKS))
+        found: dict[str, VmDisk] = {}
+        for source, where in ((model, "config"), (running, "live")):
+            for disk in source.disks if source is not None else []:
+                target = disk.target or "?"
+                entry = found.setdefault(
+                    target,
+                    VmDisk(
+                        target=target,
+                        device=disk.device or "disk",
+                        bus=disk.bus,
+                        path=disk.path,
+                        format=disk.format,
+                        created_by_virtdeck=disk.path in created,
+                        live=False,
+                        config=False,
+                    ),
+                )
+                setattr(entry, where, True)
+        return sorted(found.values(), key=lambda d: (len(d.target), d.target))
+
+    def add_disk(self, req: DiskAdd) -> DeviceChange:
+        name = req.name
+        if (req.size_bytes is None) == (req.path is None):
+            raise InvalidInput(
+                "give exactly one of --size SIZE (a new disk) or --path FILE (an existing image)"
+            )
+        if req.target is not None:
+            _checked(check_disk_target, req.target)
+        with self.lock(name, "disk-add"):
+            dom, model = self.model(name)
+            live, config = self._scope(dom, req.live, req.config)
+            running = self.live_model(dom) if is_running(dom) else None
+            in_use = model.disks + (running.disks if running else [])
+            used = {d.target for d in in_use if d.target}
+            target = req.target or _next_target(used)
+            if target in used:
+                raise Conflict(
+                    f"VM {name} already has a disk {target}; pick another --target or leave it out"
+                )
+            created: Path | None = None
+            if req.path is not None:
+                path = Path(req.path).resolve()
+                disk_format = str(storage.image_info(path)["format"])
+                if str(path) in {d.path for d in in_use}:
+                    raise Conflict(f"VM {name} already uses {path}")
+            else:
+                assert req.size_bytes is not None
+                pool = storage.ensure_default_pool(
+                    self.host, self.settings.images_dir, self.settings.pool
+                )
+                path, disk_format = pool / f"{name}-{target}.qcow2", "qcow2"
+                if path.exists():
+                    raise Conflict(
+                        f"disk file {path} already exists; attach it with --path {path}, "
+                        "or remove it first"
+                    )
+                storage.create_empty(self.host, path, req.size_bytes)
+                created = path
+            xml = new_disk(str(path), disk_format, target).to_xml()
+            attached = False
+            try:
+                if live:
+                    self._attach(dom, xml, f"add disk {target} to VM {name}")
+                    attached = True
+                if config:
+                    model.add_device(new_disk(str(path), disk_format, target))
+                if created is not None:
+                    # Recorded even for a live-only disk, so 'vm delete' removes the file.
+                    listed = model.get_meta_list(META_CREATED_DISKS)
+                    model.set_meta_list(META_CREATED_DISKS, [*listed, str(created)])
+                if config or created is not None:
+                    self.redefine(model.to_xml(), "disk-add")
+            except BaseException:
+                if attached:
+                    _quietly(lambda: dom.detachDeviceFlags(xml, LIVE))
+                if created is not None:
+                    _quietly(lambda: storage.delete_file(self.host, created))
+                raise
+        return DeviceChange(
+            name=name,
+            device=f"disk {target}",
+            action="added",
+            live=live,
+            config=config,
+            created_file=str(created) if created else None,
+        )
+
+    def remove_disk(
+        self,
+        name: str,
+        target: str,
+        live: bool = False,
+        config: bool = False,
+        keep_file: bool = False,
+    ) -> DeviceChange:
+        with self.lock(name, "disk-remove"):
+            dom, model = self.model(name)
+            live, config = self._scope(dom, live, config)
+            defined = disk_by_target(model, target) if config else None
+            running = self.live_model(dom) if live else None
+            attached = disk_by_target(running, target) if running else None
+            if defined is None and attached is None:
+                raise NotFound(
+                    f"VM {name} has no disk {target} to remove; "
+                    f"'virtdeck vm disk list {name}' shows its disks"
+                )
+            if attached is not None and attached.boot_order is not None:
+                raise Conflict(
+                    f"VM {name} boots from {target}, which cannot be unplugged while it runs; "
+                    f"stop it first, or remove it with --config only"
+                )
+            path = (attached or defined).path  # type: ignore[union-attr]
+            if attached is not None:
+                self._detach(dom, attached.to_xml(), f"disk {target}", disk_by_target, target)
+            if defined is not None:
+                model.remove_device(defined)
+            result = DeviceChange(
+                name=name,
+                device=f"disk {target}",
+                action="removed",
+                live=attached is not None,
+                config=defined is not None,
+            )
+            owned = model.get_meta_list(META_CREATED_DISKS)
+            in_use = {d.path for d in model.disks}
+            if is_running(dom):
+                in_use |= {d.path for d in self.live_model(dom).disks}
+            drop = path if path in owned and path not in in_use else None
+            if drop is not None:
+                model.set_meta_list(META_CREATED_DISKS, [p for p in owned if p != drop])
+            if defined is not None or drop is not None:
+                self.redefine(model.to_xml(), "disk-remove")
+            if drop is not None and keep_file:
+                result.kept_file = drop
+            elif drop is not None and storage.delete_file(self.host, Path(drop)):
+                result.deleted_file = drop
+        return result
+
+    # -- NICs -----------------------------------------------------------------
+    def list_nics(self, name: str) -> list[VmNic]:
+        dom, model = self.model(name)
+        running = self.live_model(dom) if is_running(dom) else None
+        found: dict[str, VmNic] = {}
+        for source, where in ((model, "config"), (running, "live")):
+            for nic in source.interfaces if source is not None else []:
+                key = nic.mac or f"?{len(found)}"
+                entry = found.setdefault(
+                    key,
+                    VmNic(
+                        type=nic.type,
+                        source=nic.source,
+                        mac=nic.mac,
+                        model=nic.model,
+                        live=False,
+                        config=False,
+                    ),
+                )
+                setattr(entry, where, True)
+        return list(found.values())
+
+    def add_nic(self, req: NicAdd) -> DeviceChange:
+        name = req.name
+        if req.model not in NIC_MODELS:
+            raise InvalidInput(
+                f"NIC model {req.model!r} is not one virtdeck offers; use {', '.join(NIC_MODELS)}"
+            )
+        mac = _checked(normalise_mac, req.mac) if req.mac else random_mac()
+        with self.lock(name, "nic-add"):
+            dom, model = self.model(name)
+            live, config = self._scope(dom, req.live, req.config)
+            self._check_network(req.network, live)
+            running = self.live_model(dom) if is_running(dom) else None
+            macs = {n.mac for n in model.interfaces + (running.interfaces if running else [])}
+            if mac in macs:
+                raise Conflict(f"VM {name} already has a NIC with MAC {mac}; give another --mac")
+            xml = new_nic(req.network, mac, req.model).to_xml()
+            attached = False
+            try:
+                if live:
+                    self._attach(dom, xml, f"add a NIC to VM {name}")
+                    attached = True
+                if config:
+                    model.add_device(new_nic(req.network, mac, req.model))
+                    self.redefine(model.to_xml(), "nic-add")
+            except BaseException:
+                if attached:
+                    _quietly(lambda: dom.detachDeviceFlags(xml, LIVE))
+                raise
+        return DeviceChange(
+            name=name, device=f"nic {mac}", action="added", live=live, config=config
+        )
+
+    def remove_nic(
+        self, name: str, mac: str, live: bool = False, config: bool = False
+    ) -> DeviceChange:
+        mac = _checked(normalise_mac, mac)
+        with self.lock(name, "nic-remove"):
+            dom, model = self.model(name)
+            live, config = self._scope(dom, live, config)
+            defined = nic_by_mac(model, mac) if config else None
+            running = self.live_model(dom) if live else None
+            attached = nic_by_mac(running, mac) if running else None
+            if defined is None and attached is None:
+                raise NotFound(
+                    f"VM {name} has no NIC with MAC {mac}; "
+                    f"'virtdeck vm nic list {name}' shows its NICs"
+                )
+            if attached is not None:
+                self._detach(dom, attached.to_xml(), f"NIC {mac}", nic_by_mac, mac)
+            if defined is not None:
+                model.remove_device(defined)
+                self.redefine(model.to_xml(), "nic-remove")
+        return DeviceChange(
+            name=name,
+            device=f"nic {mac}",
+            action="removed",
+            live=attached is not None,
+            config=defined is not None,
+        )
+
+    def _check_network(self, network: str, live: bool) -> None:
+        try:
+            net = self.host.call(
+                f"look up network {network}", lambda c: c.networkLookupByName(network)
+            )
+        except NotFound:
+            raise NotFound(
+                f"no network named {network!r} on {self.host.uri}; "
+                "'virsh net-list --all' shows them"
+            ) from None
+        if live and not net.isActive():
+            raise Conflict(
+                f"network {network} is not active; start it with 'virsh net-start {network}'"
+            )
+
+    # -- device primitives (also used by apply) -------------------------------
+    def _attach(self, dom: Any, xml: str, action: str) -> None:
+        self.host.call(action, lambda _c: dom.attachDeviceFlags(xml, LIVE), retry=False)
+
+    def _detach(
+        self,
+        dom: Any,
+        xml: str,
+        what: str,
+        find: Callable[[Domain, str], Any],
+        key: str,
+    ) -> None:
+        """Unplug from the running guest and wait until the guest let go of it."""
+        name = dom.name()
+        self.host.call(f"remove {what} from VM {name}", lambda _c: dom.detachDeviceFlags(xml, LIVE))
+        deadline = time.monotonic() + DETACH_TIMEOUT
+        while find(self.live_model(dom), key) is not None:
+            if time.monotonic() > deadline:
+                raise Timeout(
+                    f"VM {name} has not released {what} within {DETACH_TIMEOUT:g} s (the guest "
+                    f"must acknowledge the unplug); nothing else was changed: try again, or "
+                    f"remove it with --config and restart the VM"
+                )
+            time.sleep(0.5)
+
+
+def _checked(check: Callable[[str], str], value: str) -> str:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+def _next_target(used: set[str]) -> str:
+    try:
+        return next_disk_target(used)
+    except ValueError as exc:
+        raise Conflict(f"{exc}; remove a disk first") from exc
+
+
+def disk_by_target(model: Domain, target: str) -> Any:
+    return next((d for d in model.disks if d.target == target), None)
+
+
+def nic_by_mac(model: Domain, mac: str) -> Any:
+    return next((n for n in model.interfaces if (n.mac or "").lower() == mac), None)
+
+
+def _quietly(undo: Callable[[], object]) -> None:
+    """Best-effort undo after a failure; the first error is the one to report."""
+    try:
+        undo()
+    except (libvirt.libvirtError, VirtdeckError, OSError):
+        pass
