@@ -16,7 +16,7 @@ DEMO_VM="${VIRTDECK_DEMO_VM:-virtdeck-demo}"
 APPLIANCE_DIR="${VIRTDECK_APPLIANCE_DIR:-/var/lib/virtdeck/appliance}"
 PACKAGES=(
     qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
-    pkg-config dnsmasq-base iptables gcc python3-dev python3-venv
+    pkg-config dnsmasq-base iptables gcc python3-dev python3-venv procps iproute2
     # the peer tool the benchmarks compare with (bench/create_linked.py)
     virtinst
     # what the appliance build runs on the host
