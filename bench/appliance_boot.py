@@ -96,6 +96,9 @@ def main() -> int:
         finally:
             conn.networkLookupByName(net_name).destroy()
             conn.close()
+            # The serial log and libvirt's QEMU log outlive a deleted VM.
+            for log in Path("/var/log/libvirt/qemu").glob(f"{name}*.log"):
+                log.unlink()
     a, b = statistics.median(ours), statistics.median(theirs)
     print(f"start to ready line, median of {args.rounds} (TCG, 256 MiB, 1 vCPU):")
     print(f"  virtdeck vm start  {a:6.2f} s   {' '.join(f'{x:.2f}' for x in ours)}")
