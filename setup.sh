@@ -17,8 +17,9 @@ APPLIANCE_DIR="${VIRTDECK_APPLIANCE_DIR:-/var/lib/virtdeck/appliance}"
 PACKAGES=(
     qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
     pkg-config dnsmasq-base iptables gcc python3-dev python3-venv procps iproute2
-    # the peer tool the benchmarks compare with (bench/create_linked.py)
-    virtinst
+    # the peer tool the benchmarks compare with (bench/create_linked.py), and
+    # an independent ISO reader the tests check virtdeck's seed images with
+    virtinst xorriso
     # what the appliance build runs on the host
     syslinux syslinux-common mtools dosfstools fdisk cpio kmod gzip
 )

@@ -10,6 +10,7 @@ from pathlib import Path
 import pycdlib
 import pytest
 import yaml
+from tests.conftest import require_or_skip
 
 from virtdeck.errors import Conflict, InvalidInput, Unsupported
 from virtdeck.host import seed
@@ -61,7 +62,7 @@ def test_seed_image_is_recognised_by_xorriso(tmp_path: Path) -> None:
             check=True,
         )
     except FileNotFoundError:
-        pytest.skip("xorriso is not installed")
+        require_or_skip("xorriso is not installed (bash setup.sh test installs it)")
     out = found.stdout + found.stderr
     assert "Volume Id    : cidata" in out
     assert "'meta-data'" in out and "'user-data'" in out
