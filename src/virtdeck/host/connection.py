@@ -89,7 +89,9 @@ def translate(exc: libvirt.libvirtError, action: str) -> VirtdeckError:
     if code in _GONE:
         return NotFound(f"cannot {action}: {detail}")
     if code in _BAD_INPUT:
-        return InvalidInput(f"cannot {action}: libvirt refused the definition: {detail}")
+        # Only XML errors are about a definition; a bad argument or flag is not.
+        what = "the request" if code == libvirt.VIR_ERR_INVALID_ARG else "the definition"
+        return InvalidInput(f"cannot {action}: libvirt refused {what}: {detail}")
     if code in _UNSUPPORTED:
         return Unsupported(f"cannot {action}: this host does not support it: {detail}")
     if code in _BUSY:
