@@ -14,6 +14,8 @@ import ipaddress
 import os
 import re
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -244,3 +246,20 @@ def env_for_cli(settings: Settings) -> dict[str, str]:
         }
     )
     return env
+
+
+def virtdeck(
+    settings: Settings,
+    *args: str,
+    timeout: float = 180,
+    env_extra: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the virtdeck command in a fresh process, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "virtdeck", *args],
+        capture_output=True,
+        text=True,
+        env={**env_for_cli(settings), **(env_extra or {})},
+        timeout=timeout,
+        check=False,
+    )

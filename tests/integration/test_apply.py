@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
 
-from tests.integration.conftest import APPLIANCE, IsolatedNet, env_for_cli
+from tests.integration.conftest import APPLIANCE, IsolatedNet
+from tests.integration.conftest import virtdeck as run_virtdeck
 from tests.integration.guest import wait_for, wait_ready
 from tests.integration.test_live import GUEST, wait_steps
 from virtdeck.engine import Engine
@@ -16,14 +16,7 @@ from virtdeck.settings import Settings
 
 
 def virtdeck(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "virtdeck", *args],
-        capture_output=True,
-        text=True,
-        env=env_for_cli(settings),
-        timeout=300,
-        check=False,
-    )
+    return run_virtdeck(settings, *args, timeout=300)
 
 
 def apply(settings: Settings, spec: Path, *extra: str) -> str:

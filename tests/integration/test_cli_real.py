@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.integration.conftest import APPLIANCE, IsolatedNet, env_for_cli
+from tests.integration.conftest import APPLIANCE, IsolatedNet, virtdeck
 from virtdeck.settings import Settings
-
-
-def virtdeck(
-    settings: Settings,
-    *args: str,
-    timeout: float = 180,
-    env_extra: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "virtdeck", *args],
-        capture_output=True,
-        text=True,
-        env={**env_for_cli(settings), **(env_extra or {})},
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_create_log_list_stop_delete(

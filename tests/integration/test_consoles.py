@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import IsolatedNet, appliance_request, env_for_cli
+from tests.integration.conftest import virtdeck as run_virtdeck
 from tests.integration.guest import wait_ready
 from virtdeck.engine import Engine
 from virtdeck.errors import Conflict
@@ -74,14 +75,7 @@ class Terminal:
 
 
 def virtdeck(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "virtdeck", *args],
-        capture_output=True,
-        text=True,
-        env=env_for_cli(settings),
-        timeout=120,
-        check=False,
-    )
+    return run_virtdeck(settings, *args, timeout=120)
 
 
 def _relay_outcome(console: SerialConsole, timeout: float) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from tests.integration.conftest import IsolatedNet, appliance_request
-from tests.integration.test_cli_real import virtdeck
+from tests.integration.conftest import IsolatedNet, appliance_request, virtdeck
 from virtdeck.engine import Engine
 from virtdeck.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Golden-file support for the model tests.
+"""Shared unit-test fixtures: golden files, an engine on the test driver, a disk.
 
 ``pytest tests/unit --update-golden`` rewrites every golden file from what
 the code produces now; a golden file that is missing is written on first run.
@@ -7,12 +7,16 @@ Review the diff of ``tests/unit/golden/`` before committing either.
 
 from __future__ import annotations
 
+import subprocess
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from lxml import etree
+
+from virtdeck.engine import Engine
+from virtdeck.settings import Settings
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 _PARSER = etree.XMLParser(remove_blank_text=True)
@@ -41,3 +45,19 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
         assert actual == expected, f"output differs from {path}; --update-golden rewrites it"
 
     return check
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """One in-process engine on libvirt's test driver (its state lives per connection)."""
+    eng = Engine(Settings(uri="test:///default", data_dir=tmp_path / "data"))
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def disk(tmp_path: Path) -> Path:
+    """A small empty qcow2 image to import."""
+    path = tmp_path / "disk.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "16M"], check=True)
+    return path

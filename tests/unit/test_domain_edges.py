@@ -29,3 +29,11 @@ def test_clearing_our_metadata_keeps_other_namespaces() -> None:
     dom.set_meta("owner", None)
     assert '<other:x xmlns:other="urn:other">1</other:x>' in dom.to_xml()
     assert "virtdeck" not in dom.to_xml()
+
+
+def test_metadata_for_set_uses_a_default_namespace() -> None:
+    dom = Domain.from_xml("<domain type='qemu'><name>a</name></domain>")
+    dom.set_meta("owner", "ops")
+    assert dom.metadata_for_set() == (
+        '<vm xmlns="https://virtdeck.dev/xmlns/domain/1"><owner>ops</owner></vm>'
+    )

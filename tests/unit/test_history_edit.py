@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,21 +9,6 @@ import pytest
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import VmCreate
 from virtdeck.errors import Conflict, InvalidInput, NotFound
-from virtdeck.settings import Settings
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = Engine(Settings(uri="test:///default", data_dir=tmp_path / "data"))
-    yield eng
-    eng.close()
-
-
-@pytest.fixture
-def disk(tmp_path: Path) -> Path:
-    path = tmp_path / "disk.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "16M"], check=True)
-    return path
 
 
 def _create(engine: Engine, disk: Path, name: str = "h1") -> None:

@@ -7,20 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.unit.test_snapshots_engine import TEST_URI, domain_xml
+from tests.unit.test_snapshots_engine import domain_xml
 
 from virtdeck.engine import Engine
 from virtdeck.engine.lifecycle import clonable_disks, clone_definition
 from virtdeck.errors import Conflict, InvalidInput, NotFound, Unsupported
 from virtdeck.model import Domain
-from virtdeck.settings import Settings
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = Engine(Settings(uri=TEST_URI, data_dir=tmp_path / "data"))
-    yield eng
-    eng.close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.unit.test_live_rules import definition, disk, engine, vm  # noqa: F401 (fixtures)
+from tests.unit.test_live_rules import definition, vm  # noqa: F401 (fixtures)
 
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import DiskAdd, NicAdd

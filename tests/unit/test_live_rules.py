@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,23 +12,8 @@ from virtdeck.engine import Engine
 from virtdeck.engine.schemas import VmCreate
 from virtdeck.errors import Conflict, InvalidInput, Unsupported
 from virtdeck.model import Domain
-from virtdeck.settings import Settings
 
 MiB = 2**20
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = Engine(Settings(uri="test:///default", data_dir=tmp_path / "data"))
-    yield eng
-    eng.close()
-
-
-@pytest.fixture
-def disk(tmp_path: Path) -> Path:
-    path = tmp_path / "disk.qcow2"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "16M"], check=True)
-    return path
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.unit.test_live_rules import MiB, definition, disk, engine, vm  # noqa: F401
+from tests.unit.test_live_rules import MiB, definition, vm  # noqa: F401
 
 from virtdeck.engine import Engine
 from virtdeck.engine.spec_plan import dump_spec, load_spec

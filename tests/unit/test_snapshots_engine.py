@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,6 @@ from virtdeck.engine import Engine
 from virtdeck.engine.snapshots import default_snapshot_name
 from virtdeck.errors import Conflict, InvalidInput, NotFound, Unsupported
 from virtdeck.host import snapshots as host_snapshots
-from virtdeck.settings import Settings
 
 TEST_URI = "test:///default"
 
@@ -44,13 +42,6 @@ def domain_xml(name: str, disk_format: str = "qcow2") -> str:
     <console type='pty'><log file='{log}'/><target type='serial' port='0'/></console>
   </devices>
 </domain>"""
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = Engine(Settings(uri=TEST_URI, data_dir=tmp_path / "data"))
-    yield eng
-    eng.close()
 
 
 @pytest.fixture

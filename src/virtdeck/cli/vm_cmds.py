@@ -19,21 +19,16 @@ from virtdeck.engine.schemas import (
     VmSummary,
 )
 from virtdeck.errors import InvalidInput
-from virtdeck.model import SizeError, format_size, parse_size
+from virtdeck.model import format_size
 
 from .context import console, engine
-from .options import JsonOpt, NameArg
+from .options import JsonOpt, NameArg, size_option
 
 app = typer.Typer(help="Create and manage virtual machines.", no_args_is_help=True)
 
 
 def _size(value: str | None, option: str) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_size(value, default_unit="M")
-    except SizeError as exc:
-        raise InvalidInput(f"{option}: {exc}") from exc
+    return None if value is None else size_option(value, option)
 
 
 def _mem(kib: int) -> str:

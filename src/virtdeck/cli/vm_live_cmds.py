@@ -14,11 +14,10 @@ from rich.markup import escape
 
 from virtdeck.engine.schemas import DeviceChange, DiskAdd, LiveChange, NicAdd
 from virtdeck.engine.spec_plan import dump_spec
-from virtdeck.errors import InvalidInput
-from virtdeck.model import SizeError, format_size, parse_size
+from virtdeck.model import format_size
 
 from .context import console, engine
-from .options import JsonOpt, NameArg
+from .options import JsonOpt, NameArg, size_option
 
 app = typer.Typer()
 disk_app = typer.Typer(help="List, add (hot-plug) and remove disks.", no_args_is_help=True)
@@ -34,13 +33,6 @@ ConfigOpt = Annotated[
 ]
 SizeArg = Annotated[str, typer.Argument(metavar="SIZE", help="Size, e.g. 512M or 2G.")]
 CountArg = Annotated[int, typer.Argument(metavar="N", help="Number of vCPUs.")]
-
-
-def _size(value: str, what: str) -> int:
-    try:
-        return parse_size(value, default_unit="M")
-    except SizeError as exc:
-        raise InvalidInput(f"{what}: {exc}") from exc
 
 
 def _where(live: bool, config: bool) -> str:
@@ -101,7 +93,7 @@ def set_memory(
     as_json: JsonOpt = False,
 ) -> None:
     """Set the memory (the balloon of a running VM), up to its maximum."""
-    change = engine(ctx).set_memory(name, _size(size, "memory"), live=live, config=config)
+    change = engine(ctx).set_memory(name, size_option(size, "memory"), live=live, config=config)
     _print_change(change, as_json)
 
 
@@ -113,7 +105,7 @@ def set_max_memory(
     ctx: typer.Context, name: NameArg, size: SizeArg, as_json: JsonOpt = False
 ) -> None:
     """Set the most memory a VM can have (while it is stopped)."""
-    _print_change(engine(ctx).set_max_memory(name, _size(size, "max memory")), as_json)
+    _print_change(engine(ctx).set_max_memory(name, size_option(size, "max memory")), as_json)
 
 
 app.command("setmaxmem", hidden=True)(set_max_memory)
@@ -188,7 +180,7 @@ def disk_add(
     """Add a disk: a new one (--size) or an existing image (--path)."""
     req = DiskAdd(
         name=name,
-        size_bytes=_size(size, "--size") if size is not None else None,
+        size_bytes=size_option(size, "--size") if size is not None else None,
         path=path,
         target=target,
         live=live,

@@ -24,6 +24,7 @@ from virtdeck.host import seed, storage
 from virtdeck.host.connection import Host
 from virtdeck.model import NewDisk
 
+from . import limits
 from .schemas import USER_DATA_MAX_BYTES, VmCreate
 
 MIN_DISK_BYTES = 2**20
@@ -31,6 +32,7 @@ MIN_DISK_BYTES = 2**20
 
 def check_request(req: VmCreate) -> None:
     """InvalidInput for options that contradict each other or cannot work."""
+    _check_counts(req)
     given = [opt for opt, value in _sources(req) if value]
     if len(given) != 1:
         said = (
@@ -60,6 +62,29 @@ def check_request(req: VmCreate) -> None:
         seed.check_hostname(req.hostname)
     elif req.wants_seed:
         seed.check_hostname(req.name, given=False)
+
+
+def _check_counts(req: VmCreate) -> None:
+    if req.cpus < 1:
+        raise InvalidInput("--cpus must be at least 1")
+    if req.max_cpus is not None and req.max_cpus < req.cpus:
+        raise InvalidInput(
+            f"--max-cpus ({req.max_cpus}) is below --cpus ({req.cpus}); "
+            "raise --max-cpus or lower --cpus"
+        )
+    if req.memory_bytes < limits.MIN_MEMORY_BYTES:
+        raise InvalidInput("--memory must be at least 16M")
+    if req.max_memory_bytes is not None and req.max_memory_bytes < req.memory_bytes:
+        raise InvalidInput("--max-memory is below --memory; raise --max-memory or lower --memory")
+    if (
+        req.graphics != "none"
+        and req.graphics_listen not in ("127.0.0.1", "::1", "localhost")
+        and not req.graphics_password
+    ):
+        raise InvalidInput(
+            f"graphics listening on {req.graphics_listen} would let anyone on the network see "
+            "and type into the console; give --graphics-password, or keep the default 127.0.0.1"
+        )
 
 
 def _sources(req: VmCreate) -> list[tuple[str, str | None]]:

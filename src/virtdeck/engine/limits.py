@@ -14,6 +14,9 @@ from virtdeck.errors import InvalidInput, VirtdeckError
 from virtdeck.host.connection import Host
 from virtdeck.model import format_size
 
+# Below this no guest kernel boots; a typo like '--memory 16' (MiB) for 16G.
+MIN_MEMORY_BYTES = 16 * 2**20
+
 
 def host_memory_bytes(host: Host) -> int:
     def read(conn: Any) -> int:

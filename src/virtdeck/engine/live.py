@@ -21,7 +21,6 @@ from .schemas import LiveChange
 from .spec import SpecMixin
 
 LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
-MIN_MEMORY_BYTES = 16 * 2**20
 
 
 class LiveMixin(SpecMixin):
@@ -86,7 +85,7 @@ class LiveMixin(SpecMixin):
 
     # -- memory ---------------------------------------------------------------
     def _check_memory_size(self, size_bytes: int, what: str) -> None:
-        if size_bytes < MIN_MEMORY_BYTES:
+        if size_bytes < limits.MIN_MEMORY_BYTES:
             raise InvalidInput(f"{what} {format_size(size_bytes)} is too small; give at least 16M")
         limits.check_memory(self.host, size_bytes, what)
 

@@ -41,16 +41,6 @@ def _snapshot_xml(name: str, description: str) -> str:
     return etree.tostring(root, encoding="unicode")
 
 
-def _unprefixed(xml: str) -> str:
-    """Our metadata with a default namespace: libvirt's setMetadata adds the prefix
-    itself and fails when the element already declares it."""
-    source = etree.fromstring(xml.encode())
-    root = etree.Element(f"{{{METADATA_NS}}}vm", nsmap={None: METADATA_NS})  # type: ignore[dict-item]
-    for child in source:
-        etree.SubElement(root, child.tag).text = child.text
-    return etree.tostring(root, encoding="unicode")
-
-
 def _non_qcow2_disks(model: Domain) -> list[str]:
     """Writable disks that cannot hold an internal snapshot."""
     return [
@@ -96,7 +86,7 @@ class SnapshotMixin(EngineBase):
             self.redefine(model.to_xml(), action)
             if dom.isActive():
                 # The running definition is what 'vm show' reads; keep it in step.
-                ours = _unprefixed(model.metadata_xml() or "<vm/>")
+                ours = model.metadata_for_set()
                 live = libvirt.VIR_DOMAIN_AFFECT_LIVE
                 kind = libvirt.VIR_DOMAIN_METADATA_ELEMENT
                 self.host.call(

@@ -93,7 +93,6 @@ class VmMixin(EngineBase):
             check_name(req.name)
         except InvalidName as exc:
             raise InvalidInput(str(exc)) from exc
-        _check_counts(req)
         create_plan.check_request(req)
         with self.lock(req.name, "create"):
             if domains.exists(self.host, req.name):
@@ -259,29 +258,6 @@ class VmMixin(EngineBase):
 def _accelerationsummary_of_state(accel: Acceleration) -> str:
     mode = f" with CPU mode {accel.cpu_mode}" if accel.cpu_mode else ""
     return f"new VMs get domain type '{accel.domain_type}'{mode} ({accel.reason})"
-
-
-def _check_counts(req: VmCreate) -> None:
-    if req.cpus < 1:
-        raise InvalidInput("--cpus must be at least 1")
-    if req.max_cpus is not None and req.max_cpus < req.cpus:
-        raise InvalidInput(
-            f"--max-cpus ({req.max_cpus}) is below --cpus ({req.cpus}); "
-            "raise --max-cpus or lower --cpus"
-        )
-    if req.memory_bytes < 16 * 2**20:
-        raise InvalidInput("--memory must be at least 16M")
-    if req.max_memory_bytes is not None and req.max_memory_bytes < req.memory_bytes:
-        raise InvalidInput("--max-memory is below --memory; raise --max-memory or lower --memory")
-    if (
-        req.graphics != "none"
-        and req.graphics_listen not in ("127.0.0.1", "::1", "localhost")
-        and not req.graphics_password
-    ):
-        raise InvalidInput(
-            f"graphics listening on {req.graphics_listen} would let anyone on the network see "
-            "and type into the console; give --graphics-password, or keep the default 127.0.0.1"
-        )
 
 
 def summary_of_state(state: domains.DomainState) -> VmSummary:

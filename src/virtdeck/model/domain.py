@@ -309,6 +309,18 @@ class Domain(XmlElement):
         self.set_meta(key, "\n".join(values) if values else None)
 
     def metadata_xml(self) -> str | None:
-        """Our metadata element alone, as libvirt's setMetadata/metadata API wants it."""
+        """Our metadata element alone, as it stands in the definition."""
         root = self._metadata_root(create=False)
         return None if root is None else etree.tostring(root, encoding="unicode")
+
+    def metadata_for_set(self) -> str:
+        """Our metadata as libvirt's setMetadata() takes it: in a default namespace.
+
+        libvirt adds the prefix it is given itself, and refuses an element
+        that already declares one.
+        """
+        source = self._metadata_root(create=False)
+        root = etree.Element(f"{{{METADATA_NS}}}vm", nsmap={None: METADATA_NS})  # type: ignore[dict-item]
+        for child in source if source is not None else []:
+            etree.SubElement(root, child.tag).text = child.text
+        return etree.tostring(root, encoding="unicode")
