@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from virtdeck.defaults import DEFAULT_URI, URI_ENV
 from virtdeck.errors import InvalidInput
 
 DomainTypeChoice = Literal["auto", "kvm", "qemu"]
@@ -25,7 +26,7 @@ def _default_data_dir() -> Path:
 
 
 class Settings(BaseModel):
-    uri: str = "qemu:///system"
+    uri: str = DEFAULT_URI
     data_dir: Path = Field(default_factory=_default_data_dir)
     # Where new disks go when the default storage pool does not say otherwise.
     images_dir: Path = Path("/var/lib/libvirt/images")
@@ -42,7 +43,7 @@ class Settings(BaseModel):
         env = os.environ
         values: dict[str, object] = {}
         for field, var in (
-            ("uri", "VIRTDECK_CONNECT"),
+            ("uri", URI_ENV),
             ("data_dir", "VIRTDECK_DATA_DIR"),
             ("images_dir", "VIRTDECK_IMAGES_DIR"),
             ("pool", "VIRTDECK_POOL"),

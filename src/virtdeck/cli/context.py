@@ -34,6 +34,14 @@ class AppState:
             self._engine.close()
 
 
+def print_diff(diff: str) -> None:
+    """A unified diff, coloured when the output is a terminal."""
+    # Pygments comes with Syntax; load it only when there is a diff to show.
+    from rich.syntax import Syntax  # noqa: PLC0415
+
+    console.print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+
+
 def engine(ctx: typer.Context) -> Engine:
     state: AppState = ctx.ensure_object(AppState)
     return state.engine

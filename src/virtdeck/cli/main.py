@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from virtdeck import __version__
+from virtdeck.defaults import URI_ENV
 from virtdeck.errors import VirtdeckError
 
 from . import (
@@ -72,7 +73,7 @@ def main(
         typer.Option(
             "--connect",
             "-c",
-            envvar="VIRTDECK_CONNECT",
+            envvar=URI_ENV,
             metavar="URI",
             help="libvirt URI, as in virsh (default qemu:///system).",
         ),

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.syntax import Syntax
 
 from virtdeck.errors import Conflict, InvalidInput, VirtdeckError
 
-from .context import console, engine, err_console
+from .context import console, engine, err_console, print_diff
 from .options import NameArg
 
 app = typer.Typer()
@@ -83,5 +82,5 @@ def edit(
     if not result.changed:
         console.print(f"VM {name}: no changes")
         return
-    console.print(Syntax(result.diff, "diff", theme="ansi_dark", background_color="default"))
+    print_diff(result.diff)
     console.print(f"VM {name}: definition updated (the previous one is in 'vm history {name}')")

@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.syntax import Syntax
 
-from .context import console, engine
+from .context import console, engine, print_diff
 from .options import JsonOpt, NameArg
 
 app = typer.Typer()
@@ -39,7 +38,7 @@ def history(
         gone = "  [red](VM deleted)[/]" if entry.deleted else ""
         console.print(f"[bold]version {entry.version}[/]  {when}  {escape(entry.action)}{gone}")
         if diff and entry.diff:
-            console.print(Syntax(entry.diff, "diff", theme="ansi_dark", background_color="default"))
+            print_diff(entry.diff)
 
 
 @app.command("restore")

@@ -12,7 +12,14 @@ from virtdeck.model import SizeError, parse_size
 Status = Literal["ok", "warn", "fail"]
 
 
-class Finding(BaseModel):
+class Schema(BaseModel):
+    # Pydantic builds a model's validator when it is first used, not when the
+    # class is defined: a command that touches two of these models should not
+    # pay at start-up for all thirty.
+    model_config = ConfigDict(defer_build=True)
+
+
+class Finding(Schema):
     name: str
     status: Status
     summary: str
@@ -20,7 +27,7 @@ class Finding(BaseModel):
     data: dict[str, object] = Field(default_factory=dict)
 
 
-class Acceleration(BaseModel):
+class Acceleration(Schema):
     """The domain type new VMs get on a host, and why."""
 
     domain_type: Literal["kvm", "qemu"]
@@ -29,7 +36,7 @@ class Acceleration(BaseModel):
     source: Literal["probe", "override", "cache"]
 
 
-class HostReport(BaseModel):
+class HostReport(Schema):
     uri: str
     findings: list[Finding]
     acceleration: Acceleration | None = None
@@ -39,7 +46,7 @@ class HostReport(BaseModel):
         return any(f.status == "fail" for f in self.findings)
 
 
-class VmSummary(BaseModel):
+class VmSummary(Schema):
     name: str
     state: str
     vcpus: int
@@ -51,7 +58,7 @@ class VmSummary(BaseModel):
     persistent: bool
 
 
-class DiskInfo(BaseModel):
+class DiskInfo(Schema):
     target: str
     device: str
     bus: str | None
@@ -60,7 +67,7 @@ class DiskInfo(BaseModel):
     created_by_virtdeck: bool
 
 
-class NicInfo(BaseModel):
+class NicInfo(Schema):
     type: str | None
     source: str | None
     mac: str | None
@@ -82,7 +89,7 @@ GraphicsKind = Literal["vnc", "spice", "none"]
 USER_DATA_MAX_BYTES = 2**20
 
 
-class VmCreate(BaseModel):
+class VmCreate(Schema):
     """A request to create one VM; sizes are already parsed, in bytes."""
 
     name: str
@@ -111,18 +118,18 @@ class VmCreate(BaseModel):
         return bool(self.hostname or self.ssh_keys or self.user_data is not None)
 
 
-class StopResult(BaseModel):
+class StopResult(Schema):
     name: str
     how: Literal["shutdown", "destroyed"]
 
 
-class DeleteResult(BaseModel):
+class DeleteResult(Schema):
     name: str
     removed_disks: list[str]
     kept_disks: list[str]
 
 
-class HistoryEntry(BaseModel):
+class HistoryEntry(Schema):
     version: int
     action: str
     created_at: datetime
@@ -130,7 +137,7 @@ class HistoryEntry(BaseModel):
     diff: str  # unified diff against the version before; empty for the first
 
 
-class RestoreResult(BaseModel):
+class RestoreResult(Schema):
     name: str
     version: int
     was_deleted: bool
@@ -139,7 +146,7 @@ class RestoreResult(BaseModel):
     disks_missing: list[str]
 
 
-class EditSession(BaseModel):
+class EditSession(Schema):
     """A definition handed out for editing, and its digest at that moment."""
 
     name: str
@@ -147,13 +154,13 @@ class EditSession(BaseModel):
     digest: str
 
 
-class EditResult(BaseModel):
+class EditResult(Schema):
     name: str
     changed: bool
     diff: str
 
 
-class GraphicsDisplay(BaseModel):
+class GraphicsDisplay(Schema):
     """One graphics device of a VM: where a viewer connects."""
 
     type: str  # vnc, spice
@@ -166,13 +173,13 @@ class GraphicsDisplay(BaseModel):
     uri: str | None = None  # vnc://ADDR:PORT, for a viewer
 
 
-class GraphicsInfo(BaseModel):
+class GraphicsInfo(Schema):
     name: str
     running: bool
     displays: list[GraphicsDisplay]
 
 
-class ScreenshotResult(BaseModel):
+class ScreenshotResult(Schema):
     name: str
     path: str
     width: int
@@ -183,7 +190,7 @@ class ScreenshotResult(BaseModel):
 SnapshotKind = Literal["memory", "disk", "disk-only"]
 
 
-class SnapshotInfo(BaseModel):
+class SnapshotInfo(Schema):
     """One snapshot of a VM.
 
     kind: 'memory' (internal, with the guest's RAM: taken while it ran),
@@ -203,19 +210,19 @@ class SnapshotInfo(BaseModel):
     overlays: list[str] = Field(default_factory=list)
 
 
-class SnapshotRevertResult(BaseModel):
+class SnapshotRevertResult(Schema):
     vm: str
     snapshot: str
     state: str  # the VM's state after the revert
 
 
-class SnapshotDeleteResult(BaseModel):
+class SnapshotDeleteResult(Schema):
     vm: str
     snapshot: str
     removed_files: list[str]
 
 
-class VmEvent(BaseModel):
+class VmEvent(Schema):
     time: datetime
     vm: str
     event: str  # defined, undefined, started, paused, resumed, stopped, shutdown, rebooted...
@@ -225,7 +232,7 @@ class VmEvent(BaseModel):
 # -- live changes, hot-plug, apply/spec --------------------------------------
 
 
-class LiveChange(BaseModel):
+class LiveChange(Schema):
     """One vCPU or memory change: where it took effect, and anything worth saying."""
 
     name: str
@@ -236,7 +243,7 @@ class LiveChange(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-class DiskAdd(BaseModel):
+class DiskAdd(Schema):
     """A disk to attach: a new qcow2 of ``size_bytes``, or an existing image at ``path``."""
 
     name: str
@@ -247,7 +254,7 @@ class DiskAdd(BaseModel):
     config: bool = False
 
 
-class NicAdd(BaseModel):
+class NicAdd(Schema):
     name: str
     network: str
     mac: str | None = None  # None: a new 52:54:00 address
@@ -266,7 +273,7 @@ class VmNic(NicInfo):
     config: bool
 
 
-class DeviceChange(BaseModel):
+class DeviceChange(Schema):
     """What a disk or NIC add/remove did."""
 
     name: str
@@ -279,7 +286,7 @@ class DeviceChange(BaseModel):
     kept_file: str | None = None
 
 
-class PlanStep(BaseModel):
+class PlanStep(Schema):
     """One difference between a spec and a VM, and how apply makes it true."""
 
     key: str
@@ -288,7 +295,7 @@ class PlanStep(BaseModel):
     how: Literal["create", "live", "config", "restart", "now", "start", "stop"]
 
 
-class ApplyResult(BaseModel):
+class ApplyResult(Schema):
     name: str
     created: bool  # the VM did not exist (and was created unless dry_run)
     steps: list[PlanStep]
@@ -310,14 +317,14 @@ def _spec_size(value: object) -> int:
 SpecSize = Annotated[int, BeforeValidator(_spec_size)]
 
 
-class VmSpec(BaseModel):
+class VmSpec(Schema):
     """A VM as a declarative spec (``apply -f``, ``vm spec``).
 
     A key that is left out is not managed: apply leaves that setting of an
     existing VM as it is, and a new VM gets the same default as ``vm create``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str
     cpus: int | None = Field(default=None, ge=1)

@@ -14,8 +14,6 @@ import collections
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-import yaml
-
 from virtdeck.errors import Conflict, InvalidInput
 from virtdeck.host import domains
 from virtdeck.model import Domain, InvalidName, check_name
@@ -30,7 +28,14 @@ from virtdeck.model.spec import (
 from . import limits
 from .hotplug import LIVE, HotplugMixin, is_running, nic_by_mac
 from .schemas import Acceleration, ApplyResult, PlanStep, VmCreate, VmDetail, VmSpec
-from .spec_plan import Plan, Wanted, check_bounds, dump_spec, networks_of, plan_sizes
+from .spec_plan import (
+    Plan,
+    Wanted,
+    check_bounds,
+    networks_of,
+    plan_sizes,
+    spec_fields,
+)
 from .vms import META_BASE_IMAGE, META_CREATED_DISKS
 
 
@@ -125,7 +130,7 @@ class SpecMixin(HotplugMixin):
         self._check_limits(req.max_cpus or req.cpus, req.max_memory_bytes or req.memory_bytes)
         steps = [
             PlanStep(key=key, current="-", wanted=str(value), how="create")
-            for key, value in yaml.safe_load(dump_spec(spec)).items()
+            for key, value in spec_fields(spec).items()
             if key != "name"
         ]
         state = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from virtdeck.errors import InvalidInput
@@ -35,6 +34,8 @@ _HINTS = {
 
 def load_spec(text: str, source: str) -> VmSpec:
     """Parse a YAML spec; any problem is one sentence naming the key and what is allowed."""
+    import yaml  # noqa: PLC0415 - only spec commands need it
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -63,11 +64,18 @@ def _spec_error(source: str, exc: ValidationError) -> str:
     )
 
 
-def dump_spec(spec: VmSpec) -> str:
+def spec_fields(spec: VmSpec) -> dict[str, Any]:
+    """The keys a spec sets, sizes written as exact strings, in spec order."""
     data: dict[str, Any] = {}
     for key, value in spec.model_dump(exclude_none=True).items():
         data[key] = exact_size(value) if key in ("memory", "max_memory") else value
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    return data
+
+
+def dump_spec(spec: VmSpec) -> str:
+    import yaml  # noqa: PLC0415 - only spec commands need it
+
+    return yaml.safe_dump(spec_fields(spec), sort_keys=False, default_flow_style=False)
 
 
 def networks_of(model: Domain) -> list[str]:

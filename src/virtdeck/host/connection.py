@@ -26,6 +26,7 @@ from virtdeck.errors import (
     VirtdeckError,
 )
 
+from . import preconnect
 from .eventloop import ensure_event_loop
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class Host:
     def __init__(self, uri: str, opener: Callable[[str], Any] | None = None) -> None:
         self.uri = uri
         self._opener = opener or libvirt.open
+        self._adopts_early = opener is None
         self._conn: Any = None
         self._lock = threading.RLock()
 
@@ -155,7 +157,11 @@ class Host:
     def _open(self) -> Any:
         ensure_event_loop()
         try:
-            conn = self._opener(self.uri)
+            # The console script may have started this open before the CLI
+            # loaded (see preconnect); a connection it made is used once.
+            conn = preconnect.take(self.uri) if self._adopts_early else None
+            if conn is None:
+                conn = self._opener(self.uri)
         except libvirt.libvirtError as exc:
             raise HostUnavailable(
                 _connect_hint(self.uri, exc.get_error_message() or str(exc))

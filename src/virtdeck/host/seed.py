@@ -17,8 +17,6 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
-import pycdlib
-
 from virtdeck.errors import Conflict, InvalidInput, OperationFailed, Unsupported
 
 from .connection import Host
@@ -85,6 +83,9 @@ def cloud_config(hostname: str, keys: list[str]) -> str:
 
 def write_seed_image(fh: BinaryIO, meta: str, user: str) -> None:
     """Write a NoCloud seed ISO with these two files to ``fh``."""
+    # pycdlib loads only when a seed is made, not with every command.
+    import pycdlib  # noqa: PLC0415
+
     iso = pycdlib.PyCdlib()
     iso.new(interchange_level=3, rock_ridge="1.09", joliet=3, vol_ident=VOLUME_ID)
     try:
