@@ -13,7 +13,7 @@ from virtdeck.engine.schemas import ApplyResult
 from virtdeck.engine.spec_plan import load_spec
 from virtdeck.errors import InvalidInput
 
-from .context import console, engine
+from .context import console, progress
 from .options import JsonOpt
 
 app = typer.Typer()
@@ -84,7 +84,8 @@ def apply(
 ) -> None:
     """Create a VM from a YAML spec, or change an existing one to match it."""
     text, source = _read(file)
-    result = engine(ctx).apply_spec(load_spec(text, source), dry_run=dry_run)
+    with progress(ctx) as eng:
+        result = eng.apply_spec(load_spec(text, source), dry_run=dry_run)
     if as_json:
         print(result.model_dump_json(indent=2))
     else:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import typer
 from rich.console import Console
 
 from virtdeck.engine import Engine
+from virtdeck.engine.schemas import OperationInfo
 from virtdeck.settings import Settings
 
 # Piped output is not wrapped at 80 columns, so scripts can grep whole lines.
@@ -40,6 +43,28 @@ def print_diff(diff: str) -> None:
     from rich.syntax import Syntax  # noqa: PLC0415
 
     console.print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+
+
+@contextlib.contextmanager
+def progress(ctx: typer.Context) -> Iterator[Engine]:
+    """The engine, with a long operation's steps shown on one status line.
+
+    Only on a terminal (stderr): piped output and --json stay clean.
+    """
+    eng = engine(ctx)
+    if not err_console.is_terminal:
+        yield eng
+        return
+    with err_console.status("starting") as status:
+
+        def show(op: OperationInfo) -> None:
+            status.update(f"{op.kind} {op.target}: {op.step} ({op.progress}%)")
+
+        eng.on_progress = show
+        try:
+            yield eng
+        finally:
+            eng.on_progress = None
 
 
 def engine(ctx: typer.Context) -> Engine:

@@ -21,6 +21,7 @@ from virtdeck.errors import VirtdeckError
 from . import (
     apply_cmds,
     host_cmds,
+    operation_cmds,
     vm_cmds,
     vm_console_cmds,
     vm_edit_cmds,
@@ -40,6 +41,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(host_cmds.app, name="host")
+app.add_typer(operation_cmds.app, name="operation")
+# 'op' is a short form, kept out of the help.
+app.add_typer(operation_cmds.app, name="op", hidden=True)
 # 'vm' is one command group assembled from one module per area.
 _VM_AREAS = (
     vm_live_cmds,

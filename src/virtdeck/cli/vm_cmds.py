@@ -21,7 +21,7 @@ from virtdeck.engine.schemas import (
 from virtdeck.errors import InvalidInput
 from virtdeck.model import format_size
 
-from .context import console, engine
+from .context import console, engine, progress
 from .options import JsonOpt, NameArg, size_option
 
 app = typer.Typer(help="Create and manage virtual machines.", no_args_is_help=True)
@@ -233,7 +233,8 @@ def create(
         start=start,
         autostart=autostart,
     )
-    vm = engine(ctx).create_vm(req)
+    with progress(ctx) as eng:
+        vm = eng.create_vm(req)
     if as_json:
         print(vm.model_dump_json(indent=2))
     else:

@@ -10,7 +10,7 @@ from rich.markup import escape
 from virtdeck.engine.schemas import VmEvent
 from virtdeck.errors import InvalidInput
 
-from .context import console, engine, err_console
+from .context import console, engine, err_console, progress
 from .options import JsonOpt, NameArg
 
 app = typer.Typer()
@@ -96,7 +96,8 @@ def clone(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy a VM: new UUID, new MACs, its own disks and serial log (virt-clone)."""
-    vm = engine(ctx).clone_vm(source, new_name, linked=linked)
+    with progress(ctx) as eng:
+        vm = eng.clone_vm(source, new_name, linked=linked)
     if as_json:
         print(vm.model_dump_json(indent=2))
         return

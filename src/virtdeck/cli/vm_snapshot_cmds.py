@@ -11,7 +11,7 @@ from rich.table import Table
 
 from virtdeck.engine.schemas import SnapshotInfo
 
-from .context import console, engine
+from .context import console, engine, progress
 from .options import JsonOpt, NameArg
 
 app = typer.Typer()
@@ -50,7 +50,8 @@ def create(
     as_json: JsonOpt = False,
 ) -> None:
     """Take a snapshot (virsh snapshot-create-as): with memory when the VM runs."""
-    snap = engine(ctx).create_snapshot(name, snapshot, disk_only=disk_only, description=description)
+    with progress(ctx) as eng:
+        snap = eng.create_snapshot(name, snapshot, disk_only=disk_only, description=description)
     if as_json:
         print(snap.model_dump_json(indent=2))
         return
@@ -95,7 +96,8 @@ def list_(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
 @snap_app.command("revert")
 def revert(ctx: typer.Context, name: NameArg, snapshot: SnapArg) -> None:
     """Bring the VM back to a snapshot (virsh snapshot-revert): memory, disks, state."""
-    result = engine(ctx).revert_snapshot(name, snapshot)
+    with progress(ctx) as eng:
+        result = eng.revert_snapshot(name, snapshot)
     console.print(f"VM {name} reverted to snapshot {escape(snapshot)}; it is {result.state}")
 
 

@@ -20,7 +20,10 @@ from virtdeck.model import Domain
 from virtdeck.settings import Settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine as SqlEngine
+
     from .history import HistoryStore
+    from .operations import OperationStore
 from .locks import vm_lock
 
 
@@ -28,22 +31,39 @@ class EngineBase:
     def __init__(self, settings: Settings, host: Host | None = None) -> None:
         self.settings = settings
         self.host = host or Host(settings.uri)
+        self._database: SqlEngine | None = None
         self._history: HistoryStore | None = None
+        self._operations: OperationStore | None = None
 
     def close(self) -> None:
         self.host.close()
-        if self._history is not None:
-            self._history.close()
+        if self._database is not None:
+            self._database.dispose()
+
+    def database(self) -> SqlEngine:
+        if self._database is None:
+            # SQLAlchemy and Alembic load here, not at start-up: a quick
+            # 'vm list' should not pay for them.
+            from .db import open_migrated  # noqa: PLC0415
+
+            self._database = open_migrated(self.settings.data_dir)
+        return self._database
 
     @property
     def history(self) -> HistoryStore:
         if self._history is None:
-            # SQLAlchemy and Alembic load here, not at start-up: a quick
-            # 'vm list' should not pay for them.
-            from .history import HistoryStore, database_url  # noqa: PLC0415
+            from .history import HistoryStore  # noqa: PLC0415 - see database()
 
-            self._history = HistoryStore(database_url(self.settings.data_dir))
+            self._history = HistoryStore(self.database())
         return self._history
+
+    @property
+    def operation_store(self) -> OperationStore:
+        if self._operations is None:
+            from .operations import OperationStore  # noqa: PLC0415 - see database()
+
+            self._operations = OperationStore(self.database())
+        return self._operations
 
     @contextlib.contextmanager
     def lock(self, name: str, action: str) -> Iterator[None]:

@@ -9,15 +9,25 @@ module as a mixin over ``EngineBase``.
 from __future__ import annotations
 
 from .consoles import ConsoleMixin
+from .create import CreateMixin
 from .edit import EditMixin
 from .history_ops import HistoryMixin
 from .lifecycle import LifecycleMixin
 from .live import LiveMixin
+from .operation_ops import OperationsMixin
 from .snapshots import SnapshotMixin
 from .vms import VmMixin
 
 
 class Engine(
-    VmMixin, LiveMixin, LifecycleMixin, SnapshotMixin, ConsoleMixin, EditMixin, HistoryMixin
+    CreateMixin,
+    VmMixin,
+    LiveMixin,
+    LifecycleMixin,
+    SnapshotMixin,
+    ConsoleMixin,
+    EditMixin,
+    HistoryMixin,
+    OperationsMixin,
 ):
     """All of virtdeck's operations on one libvirt host."""

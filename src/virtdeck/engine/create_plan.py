@@ -112,9 +112,18 @@ def _check_disk_size(req: VmCreate) -> None:
 
 
 def make_disks(
-    host: Host, pool_dir: Path | None, req: VmCreate, vm_uuid: str, created: list[Path]
+    host: Host,
+    pool_dir: Path | None,
+    req: VmCreate,
+    vm_uuid: str,
+    claimed: storage.Claimed,
+    progress: storage.Progress | None = None,
 ) -> list[NewDisk]:
-    """Make the VM's files and describe its disks; each file made goes into ``created``."""
+    """Make the VM's files and describe its disks.
+
+    Each file is passed to ``claimed`` the moment it exists, before it is
+    filled, so whoever undoes a failed or interrupted create knows it.
+    """
     if req.import_disk:
         path = Path(req.import_disk).resolve()
         vda = NewDisk(path=str(path), format=str(storage.image_info(path)["format"]))
@@ -123,22 +132,24 @@ def make_disks(
         path = pool_dir / f"{req.name}-vda.qcow2"
         if req.iso:
             assert req.disk_size_bytes is not None
-            storage.create_empty(host, path, req.disk_size_bytes)
+            storage.create_empty(host, path, req.disk_size_bytes, claimed=claimed)
         elif req.full_copy:
             assert req.image is not None
-            storage.copy_image(host, Path(req.image).resolve(), path)
+            storage.copy_image(
+                host, Path(req.image).resolve(), path, claimed=claimed, progress=progress
+            )
         else:
             assert req.image is not None
-            storage.create_overlay(host, Path(req.image).resolve(), path, req.disk_size_bytes)
-        created.append(path)
+            storage.create_overlay(
+                host, Path(req.image).resolve(), path, req.disk_size_bytes, claimed=claimed
+            )
         vda = NewDisk(path=str(path), format="qcow2")
     seed_path = None
     if req.wants_seed:
         assert pool_dir is not None
         seed_path = pool_dir / f"{req.name}-seed.iso"
         meta, user = seed_files(req, f"iid-{vm_uuid}")
-        seed.write_seed(host, seed_path, meta, user)
-        created.append(seed_path)
+        seed.write_seed(host, seed_path, meta, user, claimed=claimed)
     return disk_layout(req, vda, seed_path)
 
 

@@ -10,19 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, create_engine, event, select
+from sqlalchemy import Boolean, DateTime, Integer, String, Text, select
 from sqlalchemy.engine import Engine as SqlEngine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from virtdeck.errors import HostUnavailable
-
+from .db import Base
 from .digest import xml_digest
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 class DomainVersion(Base):
@@ -52,50 +46,9 @@ class Version:
     name: str
 
 
-def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
-    cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-    # WAL lets a reader (vm list) run while another command writes.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def open_database(url: str) -> SqlEngine:
-    engine = create_engine(url)
-    if url.startswith("sqlite"):
-        event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
-
-
-def migrate(url: str) -> None:
-    """Bring the database schema to the newest Alembic revision."""
-    from alembic import command  # noqa: PLC0415 - only needed at start-up
-    from alembic.config import Config  # noqa: PLC0415
-
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", url)
-    command.upgrade(config, "head")
-
-
-def database_url(data_dir: Path) -> str:
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise HostUnavailable(
-            f"cannot create virtdeck's data dir {data_dir} ({exc.strerror}); "
-            "set VIRTDECK_DATA_DIR to a writable directory"
-        ) from exc
-    return f"sqlite:///{data_dir / 'virtdeck.db'}"
-
-
 class HistoryStore:
-    def __init__(self, url: str) -> None:
-        migrate(url)
-        self._engine = open_database(url)
-
-    def close(self) -> None:
-        self._engine.dispose()
+    def __init__(self, engine: SqlEngine) -> None:
+        self._engine = engine
 
     def latest(self, uri: str, uuid: str) -> DomainVersion | None:
         with Session(self._engine) as session:

@@ -15,7 +15,7 @@ from virtdeck.host import domains, storage
 from virtdeck.host.events import EventWatch
 from virtdeck.model import Domain, InvalidName, check_name
 
-from .base import EngineBase
+from .operation_ops import OperationRun, OperationsMixin
 from .schemas import VmDetail, VmEvent, VmSummary
 from .vms import META_BASE_IMAGE, META_CREATED_BY, META_CREATED_DISKS, summary_of_state
 
@@ -120,7 +120,7 @@ class EventFeed:
         self.close()
 
 
-class LifecycleMixin(EngineBase):
+class LifecycleMixin(OperationsMixin):
     def _summary_of(self, name: str) -> VmSummary:
         return summary_of_state(domains.describe(self.lookup(name), with_addresses=False))
 
@@ -251,25 +251,39 @@ class LifecycleMixin(EngineBase):
                     f"a VM named {new_name!r} already exists on {self.host.uri}; pick another name"
                 )
             self.observe(dom)
-            return self._clone_locked(dom, model, new_name, linked, paused=state == "paused")
+            with self.operation("clone", new_name, f"preparing a clone of {source}") as run:
+                self._clone_locked(dom, model, new_name, linked, state == "paused", run)
+        return self.get_vm(new_name)
 
     def _clone_locked(
-        self, dom: Any, model: Domain, new_name: str, linked: bool, paused: bool
-    ) -> VmDetail:
+        self, dom: Any, model: Domain, new_name: str, linked: bool, paused: bool, run: OperationRun
+    ) -> None:
         source = dom.name()
         pool_dir = storage.ensure_default_pool(
             self.host, self.settings.images_dir, self.settings.pool
         )
         created: list[Path] = []
+
+        def claimed(path: Path) -> None:
+            created.append(path)
+            run.made_file(path)
+
+        disks = clonable_disks(model)
+        share = 80 // max(1, len(disks))  # of the whole, for each disk
         try:
             new_disks: dict[str, str] = {}
-            for target, original in clonable_disks(model):
+            for index, (target, original) in enumerate(disks):
                 dest = pool_dir / f"{new_name}-{target}.qcow2"
+                what = f"{'linking' if linked else 'copying'} disk {target} of {source}"
+
+                def progress(pct: int, what: str = what, index: int = index) -> None:
+                    run.step(what, 5 + share * index + share * pct // 100)
+
+                progress(0)
                 if linked:
-                    storage.create_overlay(self.host, Path(original), dest)
+                    storage.create_overlay(self.host, Path(original), dest, claimed=claimed)
                 else:
-                    storage.copy_image(self.host, Path(original), dest, force_share=paused)
-                created.append(dest)
+                    storage.copy_image(self.host, Path(original), dest, paused, claimed, progress)
                 new_disks[target] = str(dest)
             clone = clone_definition(
                 model.to_xml(), new_name, new_disks, self.settings.serial_log_dir
@@ -279,14 +293,16 @@ class LifecycleMixin(EngineBase):
             clone.set_meta(META_CLONED_FROM, source)
             bases = [p for _t, p in clonable_disks(model)]
             clone.set_meta(META_BASE_IMAGE, bases[0] if linked and bases else None)
+            run.step("defining the clone", 90)
             self.redefine(clone.to_xml(), "clone")
+            run.made_domain(str(clone.uuid))
+            run.release()
         except BaseException:
             if domains.exists(self.host, new_name):
                 domains.undefine(self.host, new_name)
             for made in created:
                 storage.delete_file(self.host, made)
             raise
-        return self.get_vm(new_name)
 
     # -- events ---------------------------------------------------------------
     def events(self, name: str | None = None, timeout: float | None = None) -> EventFeed:

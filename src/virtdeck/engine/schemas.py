@@ -137,6 +137,25 @@ class HistoryEntry(Schema):
     diff: str  # unified diff against the version before; empty for the first
 
 
+OperationState = Literal["running", "succeeded", "failed", "interrupted"]
+
+
+class OperationInfo(Schema):
+    """One long operation (create, clone, snapshot ...), running or ended."""
+
+    id: int
+    kind: str
+    target: str
+    state: OperationState
+    step: str  # what it does now, or did last
+    progress: int  # percent
+    error: str  # why it failed, or what recovery found after it was interrupted
+    started_at: datetime
+    ended_at: datetime | None
+    # What it has made that no VM owns yet: removed again if it is interrupted.
+    pending: list[str]
+
+
 class RestoreResult(Schema):
     name: str
     version: int

@@ -24,7 +24,7 @@ from virtdeck.host import snapshots as host_snapshots
 from virtdeck.host.snapshots import SnapshotFacts
 from virtdeck.model import METADATA_NS, Domain, InvalidName, check_name
 
-from .base import EngineBase
+from .operation_ops import OperationsMixin
 from .schemas import SnapshotDeleteResult, SnapshotInfo, SnapshotRevertResult
 from .vms import META_CREATED_DISKS
 
@@ -50,7 +50,7 @@ def _non_qcow2_disks(model: Domain) -> list[str]:
     ]
 
 
-class SnapshotMixin(EngineBase):
+class SnapshotMixin(OperationsMixin):
     def _info(self, vm: str, facts: SnapshotFacts) -> SnapshotInfo:
         if facts.external:
             kind = "disk-only"
@@ -128,21 +128,23 @@ class SnapshotMixin(EngineBase):
                     libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
                     | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
                 )
-            xml = _snapshot_xml(snapshot, description)
-            snap = self.host.call(
-                f"create snapshot {snapshot} of {name}",
-                lambda _c: dom.snapshotCreateXML(xml, flags),
-                retry=False,
-            )
-            facts = host_snapshots.parse(snap.getXMLDesc(0), True)
-            if facts.overlays:
-                # libvirt pointed the definition at the new overlays.
-                self._record(dom, "snapshot-create")
-                self._set_created_disks(
-                    dom,
-                    lambda old: old + [p for p in facts.overlays if p not in old],
-                    "snapshot-create",
+            kind = "disks only" if disk_only or not dom.isActive() else "memory and disks"
+            with self.operation("snapshot", name, f"taking snapshot {snapshot} ({kind})"):
+                xml = _snapshot_xml(snapshot, description)
+                snap = self.host.call(
+                    f"create snapshot {snapshot} of {name}",
+                    lambda _c: dom.snapshotCreateXML(xml, flags),
+                    retry=False,
                 )
+                facts = host_snapshots.parse(snap.getXMLDesc(0), True)
+                if facts.overlays:
+                    # libvirt pointed the definition at the new overlays.
+                    self._record(dom, "snapshot-create")
+                    self._set_created_disks(
+                        dom,
+                        lambda old: old + [p for p in facts.overlays if p not in old],
+                        "snapshot-create",
+                    )
         return self._info(name, facts)
 
     # -- read -----------------------------------------------------------------
@@ -170,20 +172,21 @@ class SnapshotMixin(EngineBase):
                 )
             self.observe(dom)
             ours = Domain.from_xml(self.inactive_xml(dom)).get_meta_list(META_CREATED_DISKS)
-            self.host.call(
-                f"revert {name} to snapshot {snapshot}",
-                lambda _c: dom.revertToSnapshot(snap, 0),
-                retry=False,
-            )
-            # The snapshot carries the definition it was taken with; it is the VM's now.
-            self._record(dom, "snapshot-revert")
-            # That older definition may not list overlays made since; they are still ours
-            # to remove with the VM.
-            self._set_created_disks(
-                dom,
-                lambda old: old + [p for p in ours if p not in old and Path(p).exists()],
-                "snapshot-revert",
-            )
+            with self.operation("snapshot-revert", name, f"reverting to snapshot {snapshot}"):
+                self.host.call(
+                    f"revert {name} to snapshot {snapshot}",
+                    lambda _c: dom.revertToSnapshot(snap, 0),
+                    retry=False,
+                )
+                # The snapshot carries the definition it was taken with; it is the VM's now.
+                self._record(dom, "snapshot-revert")
+                # That older definition may not list overlays made since; they are still ours
+                # to remove with the VM.
+                self._set_created_disks(
+                    dom,
+                    lambda old: old + [p for p in ours if p not in old and Path(p).exists()],
+                    "snapshot-revert",
+                )
             state = domains.state_of(dom)
         return SnapshotRevertResult(vm=name, snapshot=snapshot, state=state)
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import time
-import uuid as uuidlib
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 import libvirt
 
-from virtdeck.errors import Conflict, InvalidInput, NotFound, Timeout
+from virtdeck.errors import NotFound, Timeout
 from virtdeck.host import checks, domains, storage
 from virtdeck.host.kvmprobe import KvmProbe
-from virtdeck.model import Domain, InvalidName, NewDomain, build_domain, check_name
+from virtdeck.model import Domain
 
-from . import acceleration, create_plan, limits
+from . import acceleration
 from .base import EngineBase
 from .schemas import (
     Acceleration,
@@ -25,7 +24,6 @@ from .schemas import (
     HostReport,
     NicInfo,
     StopResult,
-    VmCreate,
     VmDetail,
     VmSummary,
 )
@@ -86,92 +84,6 @@ class VmMixin(EngineBase):
         dom = domains.lookup(self.host, name)
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
         return str(self.host.call(f"read the XML of {name}", lambda _c: dom.XMLDesc(flags)))
-
-    # -- create ---------------------------------------------------------------
-    def create_vm(self, req: VmCreate) -> VmDetail:
-        try:
-            check_name(req.name)
-        except InvalidName as exc:
-            raise InvalidInput(str(exc)) from exc
-        create_plan.check_request(req)
-        with self.lock(req.name, "create"):
-            if domains.exists(self.host, req.name):
-                raise Conflict(
-                    f"a VM named {req.name!r} already exists on {self.host.uri}; "
-                    "pick another name or delete it first"
-                )
-            return self._create_locked(req)
-
-    def _create_locked(self, req: VmCreate) -> VmDetail:
-        accel = self.acceleration()
-        # Nothing is made for a VM the host could never run.
-        memory_option = "--max-memory" if req.max_memory_bytes else "--memory"
-        limits.check_memory(self.host, req.max_memory_bytes or req.memory_bytes, memory_option)
-        cpus_option = "--max-cpus" if req.max_cpus else "--cpus"
-        limits.check_vcpus(self.host, req.max_cpus or req.cpus, accel.domain_type, cpus_option)
-        created: list[Path] = []
-        vm_uuid = str(uuidlib.uuid4())
-        try:
-            pool_dir = None
-            if req.image or req.iso or req.wants_seed:
-                pool_dir = storage.ensure_default_pool(
-                    self.host, self.settings.images_dir, self.settings.pool
-                )
-            disks = create_plan.make_disks(self.host, pool_dir, req, vm_uuid, created)
-            networks = req.networks if req.networks is not None else self._default_networks()
-            log_path = self.settings.serial_log_dir / f"{req.name}-serial0.log"
-            spec = NewDomain(
-                name=req.name,
-                domain_type=accel.domain_type,
-                cpu_mode=accel.cpu_mode,
-                vcpus=req.cpus,
-                max_vcpus=req.max_cpus or req.cpus,
-                memory_kib=req.memory_bytes // 1024,
-                max_memory_kib=(req.max_memory_bytes or req.memory_bytes) // 1024,
-                disks=disks,
-                networks=networks,
-                graphics=req.graphics,
-                graphics_listen=req.graphics_listen,
-                graphics_password=req.graphics_password,
-                serial_log=str(log_path),
-                boot=[],
-                uuid=vm_uuid,
-                metadata={META_CREATED_BY: "virtdeck vm create"},
-            )
-            model = build_domain(spec)
-            model.set_meta_list(META_CREATED_DISKS, [str(p) for p in created])
-            if req.image:
-                model.set_meta(META_BASE_IMAGE, str(Path(req.image).resolve()))
-            if req.iso:
-                model.set_meta(META_INSTALL_ISO, str(Path(req.iso).resolve()))
-            dom = self.redefine(model.to_xml(), "create")
-            if req.autostart:
-                self.host.call(f"set autostart of {req.name}", lambda _c: dom.setAutostart(1))
-            if req.start:
-                domains.start(self.host, req.name)
-        except BaseException:
-            self._undo_create(req.name, created)
-            raise
-        return self.get_vm(req.name)
-
-    def _undo_create(self, name: str, created: list[Path]) -> None:
-        """A failed create leaves nothing behind: no definition, no disk."""
-        try:
-            if domains.exists(self.host, name):
-                domains.undefine(self.host, name)
-        except Exception:
-            pass
-        for path in created:
-            try:
-                storage.delete_file(self.host, path)
-            except Exception:
-                pass
-
-    def _default_networks(self) -> list[str]:
-        def has_default(conn: object) -> bool:
-            return "default" in conn.listNetworks() + conn.listDefinedNetworks()  # type: ignore[attr-defined]
-
-        return ["default"] if self.host.call("list networks", has_default) else []
 
     # -- lifecycle ------------------------------------------------------------
     def start_vm(self, name: str) -> VmSummary:

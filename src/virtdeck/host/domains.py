@@ -69,6 +69,16 @@ def exists(host: Host, name: str) -> bool:
         raise translate(exc, f"look up VM {name}") from exc
 
 
+def by_uuid(host: Host, uuid: str) -> Any | None:
+    """The domain with this UUID, or None when there is none."""
+    try:
+        return host.conn.lookupByUUIDString(uuid)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return None
+        raise translate(exc, f"look up the VM with UUID {uuid}") from exc
+
+
 def state_of(dom: Any) -> str:
     code = dom.state(0)[0]
     return STATE_NAMES.get(code, "unknown")

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -100,8 +101,17 @@ def write_seed_image(fh: BinaryIO, meta: str, user: str) -> None:
         iso.close()
 
 
-def write_seed(host: Host, path: Path, meta: str, user: str) -> None:
-    """Write the seed ISO to ``path``, which must not exist yet; readable by QEMU's user."""
+def write_seed(
+    host: Host,
+    path: Path,
+    meta: str,
+    user: str,
+    claimed: Callable[[Path], None] | None = None,
+) -> None:
+    """Write the seed ISO to ``path``, which must not exist yet; readable by QEMU's user.
+
+    ``claimed`` hears of the file as soon as it exists (see storage.Claimed).
+    """
     if not host.is_local or host.is_test_driver:
         raise Unsupported(
             f"cannot write a cloud-init seed on {host.uri}: virtdeck makes files only on the "
@@ -110,6 +120,8 @@ def write_seed(host: Host, path: Path, meta: str, user: str) -> None:
     try:
         # 'x': a file of that name (another VM's seed) is never overwritten.
         with open(path, "xb") as fh:
+            if claimed is not None:
+                claimed(path)
             write_seed_image(fh, meta, user)
     except FileExistsError as exc:
         raise Conflict(f"{path} already exists; pick another VM name or remove that file") from exc

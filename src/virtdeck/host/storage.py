@@ -7,9 +7,13 @@ machine, so these functions need a local URI.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import re
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,51 +108,123 @@ def image_info(path: Path) -> dict[str, Any]:
     return info
 
 
+# Called with a new file's path as soon as it exists and is ours, before it
+# is filled: the operation's record of what to remove if the process dies.
+Claimed = Callable[[Path], None]
+# Called with the percentage done while a long copy runs.
+Progress = Callable[[int], None]
+
+_PERCENT = re.compile(r"\((\d+(?:\.\d+)?)/100%\)")
+
+
 def _qemu_img(action: str, *args: str) -> None:
     proc = _run_qemu_img(list(args))
     if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines()
-        raise OperationFailed(f"cannot {action}: {lines[-1] if lines else 'qemu-img failed'}")
+        raise _failed(action, proc.stderr)
 
 
-def _claim(path: Path) -> None:
-    if path.exists():
-        raise Conflict(f"disk {path} already exists; pick another VM name or remove that file")
-    if not os.access(path.parent, os.W_OK):
-        raise InvalidInput(
-            f"cannot write disks to {path.parent}: the directory is read-only; "
-            "make it writable or point pool 'default' elsewhere"
+def _failed(action: str, stderr: str) -> OperationFailed:
+    lines = stderr.strip().splitlines()
+    return OperationFailed(f"cannot {action}: {lines[-1] if lines else 'qemu-img failed'}")
+
+
+def _qemu_img_with_progress(action: str, progress: Progress, *args: str) -> None:
+    """qemu-img with ``-p``, its percentages passed on as they come."""
+    try:
+        proc = subprocess.Popen(
+            ["qemu-img", *args[:1], "-p", *args[1:]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
+    except FileNotFoundError as exc:
+        raise HostUnavailable(QEMU_IMG_MISSING) from exc
+    assert proc.stdout is not None and proc.stderr is not None
+    pending = b""
+    last = -1
+    # qemu-img redraws one line with carriage returns: "    (12.34/100%)\r".
+    while chunk := os.read(proc.stdout.fileno(), 4096):
+        pending += chunk
+        *done, pending = re.split(rb"[\r\n]", pending)
+        for line in done:
+            found = _PERCENT.search(line.decode(errors="replace"))
+            if found and int(float(found.group(1))) != last:
+                last = int(float(found.group(1)))
+                progress(last)
+    stderr = proc.stderr.read().decode(errors="replace")
+    if proc.wait() != 0:
+        raise _failed(action, stderr)
 
 
-def create_overlay(host: Host, base: Path, dest: Path, size_bytes: int | None = None) -> None:
-    """A qcow2 disk backed by ``base``: made in O(1) whatever the base's size."""
-    _require_local(host, "create a disk")
-    info = image_info(base)
-    _claim(dest)
-    args = [
-        "create",
-        "-q",
-        "-f",
-        "qcow2",
-        "-b",
-        str(base.resolve()),
-        "-F",
-        info["format"],
-        str(dest),
-    ]
-    if size_bytes is not None:
-        if size_bytes < int(info["virtual-size"]):
-            raise InvalidInput(
-                f"disk size is smaller than the image's {info['virtual-size']} "
-                "bytes; give a larger size or none"
-            )
-        args.append(str(size_bytes))
-    _qemu_img(f"create overlay {dest}", *args)
+def _claim(path: Path, claimed: Claimed | None) -> None:
+    """Create ``path`` as an empty file of ours, or refuse: never touch an existing one.
+
+    Creating it (O_EXCL) rather than checking that it is absent means two
+    creates racing for one name cannot both win.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError as exc:
+        raise Conflict(
+            f"disk {path} already exists; pick another VM name or remove that file"
+        ) from exc
+    except OSError as exc:
+        why = (
+            "the directory is read-only"
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+            else str(exc.strerror)
+        )
+        raise InvalidInput(
+            f"cannot write disks to {path.parent}: {why}; "
+            "make it writable or point pool 'default' elsewhere"
+        ) from exc
+    if claimed is not None:
+        claimed(path)
+
+
+@contextlib.contextmanager
+def _new_image(host: Host, dest: Path, claimed: Claimed | None) -> Iterator[None]:
+    """Make ``dest`` fully or not at all: a failure removes the claimed file."""
+    _claim(dest, claimed)
+    try:
+        yield
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
     refresh_pools(host)
 
 
-def copy_image(host: Host, base: Path, dest: Path, force_share: bool = False) -> None:
+def create_overlay(
+    host: Host,
+    base: Path,
+    dest: Path,
+    size_bytes: int | None = None,
+    claimed: Claimed | None = None,
+) -> None:
+    """A qcow2 disk backed by ``base``: made in O(1) whatever the base's size."""
+    _require_local(host, "create a disk")
+    info = image_info(base)
+    if size_bytes is not None and size_bytes < int(info["virtual-size"]):
+        raise InvalidInput(
+            f"disk size is smaller than the image's {info['virtual-size']} "
+            "bytes; give a larger size or none"
+        )
+    size = [] if size_bytes is None else [str(size_bytes)]
+    with _new_image(host, dest, claimed):
+        _qemu_img(
+            f"create overlay {dest}",
+            *("create", "-q", "-f", "qcow2", "-b", str(base.resolve()), "-F", info["format"]),
+            *(str(dest), *size),
+        )
+
+
+def copy_image(
+    host: Host,
+    base: Path,
+    dest: Path,
+    force_share: bool = False,
+    claimed: Claimed | None = None,
+    progress: Progress | None = None,
+) -> None:
     """An independent qcow2 copy of ``base``.
 
     ``force_share`` reads an image a paused VM holds open (its QEMU keeps the
@@ -156,27 +232,22 @@ def copy_image(host: Host, base: Path, dest: Path, force_share: bool = False) ->
     """
     _require_local(host, "copy a disk")
     info = image_info(base)
-    _claim(dest)
-    _qemu_img(
-        f"copy {base} to {dest}",
+    args = (
         "convert",
         *(["-U"] if force_share else []),
-        "-q",
-        "-f",
-        info["format"],
-        "-O",
-        "qcow2",
-        str(base),
-        str(dest),
+        *("-f", info["format"], "-O", "qcow2", str(base), str(dest)),
     )
-    refresh_pools(host)
+    with _new_image(host, dest, claimed):
+        if progress is None:
+            _qemu_img(f"copy {base} to {dest}", args[0], "-q", *args[1:])
+        else:
+            _qemu_img_with_progress(f"copy {base} to {dest}", progress, *args)
 
 
-def create_empty(host: Host, dest: Path, size_bytes: int) -> None:
+def create_empty(host: Host, dest: Path, size_bytes: int, claimed: Claimed | None = None) -> None:
     _require_local(host, "create a disk")
-    _claim(dest)
-    _qemu_img(f"create disk {dest}", "create", "-q", "-f", "qcow2", str(dest), str(size_bytes))
-    refresh_pools(host)
+    with _new_image(host, dest, claimed):
+        _qemu_img(f"create disk {dest}", "create", "-q", "-f", "qcow2", str(dest), str(size_bytes))
 
 
 def delete_file(host: Host, path: Path) -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from virtdeck.engine.history import Base
+from virtdeck.engine import history, operations  # noqa: F401 - their tables join the metadata
+from virtdeck.engine.db import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")

@@ -1,0 +1,141 @@
+"""``vm create``: a new VM from an image, a CD or an existing disk.
+
+A create is an operation (see operation_ops): each step shows in its row,
+each file is recorded the moment it exists, and a create that fails, or
+whose process dies, leaves no definition and no disk behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid as uuidlib
+from pathlib import Path
+
+from virtdeck.errors import Conflict, InvalidInput
+from virtdeck.host import domains, storage
+from virtdeck.model import InvalidName, NewDomain, build_domain, check_name
+
+from . import create_plan, limits
+from .operation_ops import OperationRun, OperationsMixin
+from .schemas import VmCreate, VmDetail
+from .vms import (
+    META_BASE_IMAGE,
+    META_CREATED_BY,
+    META_CREATED_DISKS,
+    META_INSTALL_ISO,
+    VmMixin,
+)
+
+
+class CreateMixin(VmMixin, OperationsMixin):
+    def create_vm(self, req: VmCreate) -> VmDetail:
+        try:
+            check_name(req.name)
+        except InvalidName as exc:
+            raise InvalidInput(str(exc)) from exc
+        create_plan.check_request(req)
+        with self.lock(req.name, "create"):
+            if domains.exists(self.host, req.name):
+                raise Conflict(
+                    f"a VM named {req.name!r} already exists on {self.host.uri}; "
+                    "pick another name or delete it first"
+                )
+            with self.operation("create", req.name, "checking the host's limits") as run:
+                self._create_locked(req, run)
+        return self.get_vm(req.name)
+
+    def _create_locked(self, req: VmCreate, run: OperationRun) -> None:
+        accel = self.acceleration()
+        # Nothing is made for a VM the host could never run.
+        memory_option = "--max-memory" if req.max_memory_bytes else "--memory"
+        limits.check_memory(self.host, req.max_memory_bytes or req.memory_bytes, memory_option)
+        cpus_option = "--max-cpus" if req.max_cpus else "--cpus"
+        limits.check_vcpus(self.host, req.max_cpus or req.cpus, accel.domain_type, cpus_option)
+        created: list[Path] = []
+
+        def claimed(path: Path) -> None:
+            created.append(path)
+            run.made_file(path)
+
+        vm_uuid = str(uuidlib.uuid4())
+        try:
+            pool_dir = None
+            if req.image or req.iso or req.wants_seed:
+                run.step("preparing the storage pool", 5)
+                pool_dir = storage.ensure_default_pool(
+                    self.host, self.settings.images_dir, self.settings.pool
+                )
+            run.step(_disk_step(req), 10)
+            disks = create_plan.make_disks(
+                self.host,
+                pool_dir,
+                req,
+                vm_uuid,
+                claimed,
+                # A full copy is the long part: 10% to 80% of the whole.
+                progress=lambda pct: run.step(_disk_step(req), 10 + pct * 70 // 100),
+            )
+            networks = req.networks if req.networks is not None else self._default_networks()
+            log_path = self.settings.serial_log_dir / f"{req.name}-serial0.log"
+            spec = NewDomain(
+                name=req.name,
+                domain_type=accel.domain_type,
+                cpu_mode=accel.cpu_mode,
+                vcpus=req.cpus,
+                max_vcpus=req.max_cpus or req.cpus,
+                memory_kib=req.memory_bytes // 1024,
+                max_memory_kib=(req.max_memory_bytes or req.memory_bytes) // 1024,
+                disks=disks,
+                networks=networks,
+                graphics=req.graphics,
+                graphics_listen=req.graphics_listen,
+                graphics_password=req.graphics_password,
+                serial_log=str(log_path),
+                boot=[],
+                uuid=vm_uuid,
+                metadata={META_CREATED_BY: "virtdeck vm create"},
+            )
+            model = build_domain(spec)
+            model.set_meta_list(META_CREATED_DISKS, [str(p) for p in created])
+            if req.image:
+                model.set_meta(META_BASE_IMAGE, str(Path(req.image).resolve()))
+            if req.iso:
+                model.set_meta(META_INSTALL_ISO, str(Path(req.iso).resolve()))
+            run.step("defining the VM", 85)
+            dom = self.redefine(model.to_xml(), "create")
+            run.made_domain(vm_uuid)
+            if req.autostart:
+                self.host.call(f"set autostart of {req.name}", lambda _c: dom.setAutostart(1))
+            if req.start:
+                run.step("starting the VM", 90)
+                domains.start(self.host, req.name)
+            run.release()
+        except BaseException:
+            self._undo_create(req.name, vm_uuid, created)
+            raise
+
+    def _undo_create(self, name: str, vm_uuid: str, created: list[Path]) -> None:
+        """A failed create leaves nothing behind: no definition, no disk."""
+        with contextlib.suppress(Exception):
+            dom = domains.by_uuid(self.host, vm_uuid)
+            if dom is not None:
+                domains.undefine(self.host, name)
+        for path in created:
+            with contextlib.suppress(Exception):
+                storage.delete_file(self.host, path)
+
+    def _default_networks(self) -> list[str]:
+        def has_default(conn: object) -> bool:
+            return "default" in conn.listNetworks() + conn.listDefinedNetworks()  # type: ignore[attr-defined]
+
+        return ["default"] if self.host.call("list networks", has_default) else []
+
+
+def _disk_step(req: VmCreate) -> str:
+    if req.import_disk:
+        return f"checking the disk {req.import_disk}"
+    if req.iso:
+        return "creating an empty disk"
+    if req.full_copy:
+        return f"copying {req.image}"
+    return f"creating an overlay on {req.image}"
