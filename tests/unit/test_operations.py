@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from virtdeck.engine import Engine
-from virtdeck.engine.operations import process_alive, process_identity
+from virtdeck.engine.operation_record import process_alive, process_identity
 from virtdeck.engine.schemas import OperationInfo, VmCreate
 from virtdeck.errors import InvalidInput, NotFound
 
@@ -34,7 +34,8 @@ def orphan_operation(engine: Engine, kind: str, target: str, domain_uuid: str) -
         import os
         from pathlib import Path
         from virtdeck.engine.db import open_migrated
-        from virtdeck.engine.operations import OperationStore, Resource
+        from virtdeck.engine.operations import OperationStore
+        from virtdeck.engine.operation_record import Resource
         store = OperationStore(open_migrated(Path({str(engine.settings.data_dir)!r})))
         op = store.begin({engine.host.uri!r}, {kind!r}, {target!r}, "defining the VM")
         store.update(op, progress=85, resources=[Resource("domain", {domain_uuid!r})])

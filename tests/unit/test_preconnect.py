@@ -7,6 +7,8 @@ checked here against the real Typer parser, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -98,3 +100,13 @@ def test_a_failed_early_open_is_reported_like_any_failed_open() -> None:
         _ = Host(uri).conn
     # The failure was handed over, not kept for a second caller.
     assert preconnect.take(uri) is None
+
+
+def test_the_cli_loads_without_the_libraries_only_some_commands_need() -> None:
+    """Start-up speed: the database, YAML, ISO and highlighting libraries load on use."""
+    heavy = ("sqlalchemy", "alembic", "yaml", "pycdlib", "pygments")
+    code = f"import sys, virtdeck.cli.main; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"

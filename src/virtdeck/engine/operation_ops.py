@@ -13,20 +13,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from virtdeck.errors import NotFound, VirtdeckError
 from virtdeck.host import domains, storage
 
 from .base import EngineBase
-from .operations import (
-    FAILED,
-    INTERRUPTED,
-    SUCCEEDED,
-    OperationRecord,
-    OperationStore,
-    Resource,
-)
+from .operation_record import FAILED, INTERRUPTED, SUCCEEDED, OperationRecord, Resource
 from .schemas import OperationInfo
+
+if TYPE_CHECKING:
+    from .operations import OperationStore
 
 ProgressListener = Callable[[OperationInfo], None]
 

@@ -11,21 +11,21 @@ left half-created without a record.
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import DateTime, Integer, String, Text, select
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base
-
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-INTERRUPTED = "interrupted"
+from .operation_record import (
+    RUNNING,
+    SUCCEEDED,
+    OperationRecord,
+    Resource,
+    process_alive,
+    process_identity,
+)
 
 
 class OperationRow(Base):
@@ -48,28 +48,6 @@ class OperationRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
-@dataclass(frozen=True)
-class Resource:
-    type: str  # "file" or "domain" (a domain by UUID)
-    name: str
-
-
-@dataclass(frozen=True)
-class OperationRecord:
-    id: int
-    host_uri: str
-    kind: str
-    target: str
-    state: str
-    step: str
-    progress: int
-    process: str
-    error: str
-    started_at: datetime
-    ended_at: datetime | None
-    resources: list[Resource] = field(default_factory=list)
-
-
 def _record(row: OperationRow) -> OperationRecord:
     return OperationRecord(
         id=row.id,
@@ -85,34 +63,6 @@ def _record(row: OperationRow) -> OperationRecord:
         ended_at=row.ended_at.replace(tzinfo=UTC) if row.ended_at else None,
         resources=[Resource(**r) for r in json.loads(row.resources)],
     )
-
-
-def _boot_id() -> str:
-    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-
-
-def _start_time(pid: int) -> str | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces; fields after it are plain.
-    fields = stat.rsplit(")", 1)[1].split()
-    # A zombie has ended; only its exit status waits to be collected (and
-    # where PID 1 never collects it, as on these machines, it waits forever).
-    if fields[0] in ("Z", "X"):
-        return None
-    return fields[19]
-
-
-def process_identity(pid: int | None = None) -> str:
-    pid = os.getpid() if pid is None else pid
-    return f"{_boot_id()}/{pid}/{_start_time(pid)}"
-
-
-def process_alive(identity: str) -> bool:
-    boot, pid, started = identity.split("/")
-    return boot == _boot_id() and _start_time(int(pid)) == started
 
 
 def _row(session: Session, op_id: int) -> OperationRow:
