@@ -202,3 +202,22 @@ def test_more_than_the_host_can_give(tmp_path: Path, extra: list[str], needle: s
     )
     line = one_sentence_error(result, 4)
     assert needle in line
+
+
+def test_operation_commands(tmp_path: Path, disk: Path) -> None:
+    """Each test-driver process starts empty, but the operation record is on disk."""
+    assert virtdeck("-c", TEST_URI, "operation", "list", tmp=tmp_path).stdout.strip() == (
+        "no operations yet"
+    )
+    created = virtdeck(
+        "-c", TEST_URI, "vm", "create", "opvm", "--import-disk", str(disk), tmp=tmp_path
+    )
+    assert created.returncode == 0, created.stderr
+    listed = json.loads(virtdeck("-c", TEST_URI, "op", "list", "--json", tmp=tmp_path).stdout)
+    assert [(o["kind"], o["target"], o["state"]) for o in listed] == [
+        ("create", "opvm", "succeeded")
+    ]
+    shown = virtdeck("-c", TEST_URI, "operation", "show", str(listed[0]["id"]), tmp=tmp_path)
+    assert "succeeded" in shown.stdout and "opvm" in shown.stdout
+    missing = virtdeck("-c", TEST_URI, "operation", "show", "99", tmp=tmp_path)
+    assert "no operation 99" in one_sentence_error(missing, 2)

@@ -27,8 +27,10 @@ def create_request(name: str, disk: Path, **extra: object) -> VmCreate:
     )
 
 
-def orphan_operation(engine: Engine, kind: str, target: str, domain_uuid: str) -> None:
-    """A child process begins an operation that made a definition, then dies."""
+def orphan_operation(
+    engine: Engine, kind: str, target: str, domain_uuid: str, file: str | None = None
+) -> None:
+    """A child process begins an operation that made a definition (and a file), then dies."""
     script = textwrap.dedent(
         f"""
         import os
@@ -38,7 +40,10 @@ def orphan_operation(engine: Engine, kind: str, target: str, domain_uuid: str) -
         from virtdeck.engine.operation_record import Resource
         store = OperationStore(open_migrated(Path({str(engine.settings.data_dir)!r})))
         op = store.begin({engine.host.uri!r}, {kind!r}, {target!r}, "defining the VM")
-        store.update(op, progress=85, resources=[Resource("domain", {domain_uuid!r})])
+        made = [Resource("domain", {domain_uuid!r})]
+        if {file!r} is not None:
+            made.append(Resource("file", {file!r}))
+        store.update(op, progress=85, resources=made)
         os._exit(0)  # no finish(): the row stays 'running'
         """
     )
@@ -130,6 +135,20 @@ def test_an_orphaned_operation_keeps_a_vm_that_runs(engine: Engine, disk: Path) 
     assert recovered.state == "interrupted"
     assert "kept VM runs (it is running)" in recovered.error
     assert engine.get_vm("runs").state == "running"
+
+
+def test_what_recovery_cannot_remove_is_reported_not_raised(
+    engine: Engine, disk: Path, tmp_path: Path
+) -> None:
+    leftover = tmp_path / "leftover.qcow2"
+    leftover.write_bytes(b"")
+    engine.create_vm(create_request("stuck", disk))
+    orphan_operation(engine, "create", "stuck", engine.lookup("stuck").UUIDString(), str(leftover))
+    # The test driver makes no files, so virtdeck refuses to delete one there.
+    [recovered] = engine.recover_interrupted()
+    assert "removed the definition of VM stuck" in recovered.error
+    assert f"kept {leftover} (cannot delete a disk on test:///default" in recovered.error
+    assert leftover.exists()
 
 
 def test_unknown_operation(engine: Engine) -> None:

@@ -92,7 +92,7 @@ class OperationsMixin(EngineBase):
             store.finish(op_id, FAILED, exc.message)
             raise
         except KeyboardInterrupt:
-            store.finish(op_id, FAILED, "stopped with Ctrl-C; what it had made was removed")
+            store.finish(op_id, FAILED, "stopped with Ctrl-C")
             raise
         except BaseException as exc:
             store.finish(op_id, FAILED, f"{type(exc).__name__}: {exc}")
@@ -117,6 +117,9 @@ class OperationsMixin(EngineBase):
         store = self.operation_store
         recovered = []
         for record in store.orphaned(self.host.uri):
+            # Two commands may find the same orphan; one takes it over.
+            if not store.take_over(record.id):
+                continue
             removed, kept = self._remove_unowned(record.resources)
             parts = ["its process ended before it finished"]
             if removed:
@@ -135,29 +138,42 @@ class OperationsMixin(EngineBase):
         in_use: set[str] = set()
         # Definitions first: a half-made VM goes (kept in the history, as any
         # delete), unless it runs, and then its disks stay with it.
+        # Each step on its own: what cannot be removed is reported, and never
+        # stops the command that happened to find the orphan.
         for res in resources:
             if res.type != "domain":
                 continue
-            dom = domains.by_uuid(self.host, res.name)
-            if dom is None:
-                continue
-            name = dom.name()
-            if domains.state_of(dom) in domains.ACTIVE_STATES:
-                kept.append(f"VM {name} (it is running)")
-                in_use.update(storage.disk_paths_of(dom.XMLDesc(0)))
-                continue
-            self.record_deletion(dom)
-            domains.undefine(self.host, name)
-            removed.append(f"the definition of VM {name}")
-        if any(res.type == "file" for res in resources):
-            in_use.update(self._disk_paths_in_use())
-        for res in resources:
-            if res.type != "file":
-                continue
-            if res.name in in_use:
-                kept.append(f"{res.name} (a VM uses it)")
-            elif storage.delete_file(self.host, Path(res.name)):
-                removed.append(res.name)
+            try:
+                dom = domains.by_uuid(self.host, res.name)
+                if dom is None:
+                    continue
+                name = dom.name()
+                if domains.state_of(dom) in domains.ACTIVE_STATES:
+                    kept.append(f"VM {name} (it is running)")
+                    in_use.update(storage.disk_paths_of(dom.XMLDesc(0)))
+                    continue
+                self.record_deletion(dom)
+                domains.undefine(self.host, name)
+                removed.append(f"the definition of VM {name}")
+            except VirtdeckError as exc:
+                kept.append(f"the VM with UUID {res.name} ({exc.message})")
+        files = [Path(res.name) for res in resources if res.type == "file"]
+        if files:
+            try:
+                in_use.update(self._disk_paths_in_use())
+            except VirtdeckError as exc:
+                kept += [
+                    f"{path} (cannot tell whether a VM uses it: {exc.message})" for path in files
+                ]
+                files = []
+        for path in files:
+            try:
+                if str(path) in in_use:
+                    kept.append(f"{path} (a VM uses it)")
+                elif storage.delete_file(self.host, path):
+                    removed.append(str(path))
+            except (OSError, VirtdeckError) as exc:
+                kept.append(f"{path} ({getattr(exc, 'message', None) or exc})")
         return removed, kept
 
     def _disk_paths_in_use(self) -> set[str]:

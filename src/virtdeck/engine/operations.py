@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import DateTime, Integer, String, Text, select
+from sqlalchemy import DateTime, Integer, String, Text, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base
 from .operation_record import (
+    INTERRUPTED,
     RUNNING,
     SUCCEEDED,
     OperationRecord,
@@ -124,6 +127,16 @@ class OperationStore:
             if state == SUCCEEDED:
                 row.progress = 100
             row.ended_at = datetime.now(UTC)
+
+    def take_over(self, op_id: int) -> bool:
+        """Claim an orphaned operation for recovery; False when another command did."""
+        with Session(self._engine) as session, session.begin():
+            taken = session.execute(
+                update(OperationRow)
+                .where(OperationRow.id == op_id, OperationRow.state == RUNNING)
+                .values(state=INTERRUPTED, error="its process ended; cleaning up after it")
+            )
+            return bool(cast(CursorResult[Any], taken).rowcount)
 
     def get(self, op_id: int) -> OperationRecord | None:
         with Session(self._engine) as session:
