@@ -131,28 +131,40 @@ def _failed(action: str, stderr: str) -> OperationFailed:
 def _qemu_img_with_progress(action: str, progress: Progress, *args: str) -> None:
     """qemu-img with ``-p``, its percentages passed on as they come."""
     try:
+        # One stream: an error message is whatever line is not a percentage.
         proc = subprocess.Popen(
             ["qemu-img", *args[:1], "-p", *args[1:]],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
     except FileNotFoundError as exc:
         raise HostUnavailable(QEMU_IMG_MISSING) from exc
-    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout is not None
     pending = b""
     last = -1
-    # qemu-img redraws one line with carriage returns: "    (12.34/100%)\r".
-    while chunk := os.read(proc.stdout.fileno(), 4096):
-        pending += chunk
-        *done, pending = re.split(rb"[\r\n]", pending)
-        for line in done:
-            found = _PERCENT.search(line.decode(errors="replace"))
-            if found and int(float(found.group(1))) != last:
-                last = int(float(found.group(1)))
-                progress(last)
-    stderr = proc.stderr.read().decode(errors="replace")
-    if proc.wait() != 0:
-        raise _failed(action, stderr)
+    said: list[str] = []
+    try:
+        # qemu-img redraws one line with carriage returns: "    (12.34/100%)\r".
+        while chunk := os.read(proc.stdout.fileno(), 4096):
+            pending += chunk
+            *done, pending = re.split(rb"[\r\n]", pending)
+            for raw in done:
+                line = raw.decode(errors="replace").strip()
+                found = _PERCENT.fullmatch(line)
+                if found is None:
+                    said += [line] if line else []
+                elif int(float(found.group(1))) != last:
+                    last = int(float(found.group(1)))
+                    progress(last)
+    finally:
+        # Whatever stopped the reading (Ctrl-C, a failing callback), the copy
+        # stops too, before the caller removes its file.
+        if proc.poll() is None:
+            proc.kill()
+        returncode = proc.wait()
+        proc.stdout.close()
+    if returncode != 0:
+        raise _failed(action, "\n".join([*said, pending.decode(errors="replace")]))
 
 
 def _claim(path: Path, claimed: Claimed | None) -> None:
