@@ -206,7 +206,7 @@ def fresh_vm_name(engine: Engine, pool_dir: Path) -> Iterator[str]:
     name = f"{PREFIX}{uuid.uuid4().hex[:6]}"
     yield name
     try:
-        engine.delete_vm(name)
+        engine.delete_vm(name, force=True)
     except VirtdeckError:
         pass
     for leftover in pool_dir.glob(f"{name}*"):

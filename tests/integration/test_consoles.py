@@ -252,4 +252,4 @@ def test_vnc_of_a_stopped_vm_with_password(
             f"'virtdeck vm console {headless}' opens its serial console"
         ]
     finally:
-        engine.delete_vm(headless)
+        engine.delete_vm(headless, force=True)

@@ -34,6 +34,16 @@ def test_reboot_and_reset(tmp_path: Path) -> None:
     assert run(tmp_path, "reboot", "test", "--force").strip() == "VM test reset"
 
 
+@pytest.mark.parametrize("command", ["delete", "undefine"])
+def test_a_running_vm_is_deleted_only_with_force(tmp_path: Path, command: str) -> None:
+    line = one_sentence_error(virtdeck("-c", TEST_URI, "vm", command, "test", tmp=tmp_path), 3)
+    assert line == (
+        "error: VM test is running; stop it first ('virtdeck vm stop test'), "
+        "or add --force to power it off and delete it"
+    )
+    assert run(tmp_path, command, "test", "--force").startswith("Deleted VM test")
+
+
 def test_autostart(tmp_path: Path) -> None:
     assert run(tmp_path, "autostart", "test", "on").strip() == "VM test: autostart on"
     line = one_sentence_error(

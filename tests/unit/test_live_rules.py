@@ -33,7 +33,7 @@ def vm(engine: Engine, disk: Path, request: pytest.FixtureRequest) -> Iterator[s
         )
     )
     yield name
-    engine.delete_vm(name)
+    engine.delete_vm(name, force=True)
 
 
 def definition(engine: Engine, name: str) -> Domain:

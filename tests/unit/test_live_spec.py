@@ -127,7 +127,7 @@ def test_missing_vm_is_created_from_the_spec(engine: Engine, disk: Path) -> None
         assert (model.vcpus, model.max_vcpus, model.memory_kib) == (2, 3, 128 * 1024)
         assert engine.apply_spec(spec).steps == []
     finally:
-        engine.delete_vm(name)
+        engine.delete_vm(name, force=True)
 
 
 def test_refusals(engine: Engine, vm: str, tmp_path: Path) -> None:

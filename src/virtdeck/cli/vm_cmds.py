@@ -315,9 +315,12 @@ def delete(
     keep_disks: Annotated[
         bool, typer.Option("--keep-disks", help="Keep the disks virtdeck created for it.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", "-f", help="Power it off first if it runs.")
+    ] = False,
 ) -> None:
-    """Delete a VM and the disks virtdeck created for it (virsh undefine)."""
-    result = engine(ctx).delete_vm(name, keep_disks=keep_disks)
+    """Delete a stopped VM and the disks virtdeck created for it (virsh undefine)."""
+    result = engine(ctx).delete_vm(name, keep_disks=keep_disks, force=force)
     console.print(f"Deleted VM {name}")
     for path in result.removed_disks:
         console.print(f"  removed disk {path}")

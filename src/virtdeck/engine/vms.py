@@ -9,7 +9,7 @@ from pathlib import Path
 
 import libvirt
 
-from virtdeck.errors import NotFound, Timeout
+from virtdeck.errors import Conflict, NotFound, Timeout
 from virtdeck.host import checks, domains, storage
 from virtdeck.host.kvmprobe import KvmProbe
 from virtdeck.model import Domain
@@ -98,9 +98,17 @@ class VmMixin(EngineBase):
             how = domains.stop(self.host, name, timeout, force)
         return StopResult(name=name, how=how)  # type: ignore[arg-type]
 
-    def delete_vm(self, name: str, keep_disks: bool = False) -> DeleteResult:
+    def delete_vm(self, name: str, keep_disks: bool = False, force: bool = False) -> DeleteResult:
         with self.lock(name, "delete"):
             dom, model = self.model(name)
+            state = domains.state_of(dom)
+            # Deleting removes its disks: a guest still writing to them is
+            # stopped only when the user says so, as oVirt and Proxmox do.
+            if state in domains.ACTIVE_STATES and not force:
+                raise Conflict(
+                    f"VM {name} is {state}; stop it first ('virtdeck vm stop {name}'), "
+                    "or add --force to power it off and delete it"
+                )
             created = model.get_meta_list(META_CREATED_DISKS)
             # The definition is kept in the history first: 'vm restore' brings it back.
             self.observe(dom)
