@@ -124,7 +124,7 @@ def test_disk_hot_plug_and_unplug(
     # A disk virtdeck made and left attached goes with the VM.
     engine.add_disk(DiskAdd(name=vm_name, size_bytes=16 * MiB))
     wait_steps(engine, vm_name, has_vdb, only_vda, has_vdb, only_vda, has_vdb)
-    deleted = engine.delete_vm(vm_name)
+    deleted = engine.delete_vm(vm_name, force=True)
     assert str(vdb) in deleted.removed_disks and not vdb.exists()
 
 

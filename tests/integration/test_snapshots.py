@@ -47,7 +47,7 @@ def test_revert_brings_back_the_guest_memory(
 
     # Internal snapshots live inside the qcow2 file: deleting the VM still works.
     disk = pool_dir / f"{vm_name}-vda.qcow2"
-    assert engine.delete_vm(vm_name).removed_disks == [str(disk)]
+    assert engine.delete_vm(vm_name, force=True).removed_disks == [str(disk)]
     assert not disk.exists()
 
 
@@ -78,6 +78,6 @@ def test_disk_only_snapshot_is_an_overlay_that_cannot_be_reverted_here(
 
     # An overlay left in place goes with the VM.
     second = Path(engine.create_snapshot(vm_name, "d2", disk_only=True).overlays[0])
-    removed = engine.delete_vm(vm_name).removed_disks
+    removed = engine.delete_vm(vm_name, force=True).removed_disks
     assert sorted(removed) == sorted([str(disk), str(second)])
     assert not second.exists() and not disk.exists()
