@@ -151,6 +151,35 @@ def test_what_recovery_cannot_remove_is_reported_not_raised(
     assert leftover.exists()
 
 
+def test_an_orphan_on_a_vm_another_command_holds_waits_for_it(engine: Engine, disk: Path) -> None:
+    engine.create_vm(create_request("busy", disk))
+    orphan_operation(engine, "create", "busy", engine.lookup("busy").UUIDString())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path\n"
+            "from virtdeck.engine.locks import vm_lock\n"
+            f"with vm_lock(Path({str(engine.settings.data_dir / 'locks')!r}), 'busy', 'edit'):\n"
+            "    print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        # A live command works on 'busy': its files are not touched now.
+        assert engine.recover_interrupted() == []
+        assert engine.list_operations()[0].state == "running"
+    finally:
+        holder.kill()
+        holder.wait()
+    [recovered] = engine.recover_interrupted()
+    assert recovered.state == "interrupted" and "removed the definition of VM busy" in (
+        recovered.error
+    )
+
+
 def test_unknown_operation(engine: Engine) -> None:
     with pytest.raises(NotFound, match="no operation 42 on test:///default"):
         engine.get_operation(42)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from .history import HistoryStore
     from .operations import OperationStore
-from .locks import vm_lock
+from .locks import held_here, vm_lock
 
 
 class EngineBase:
@@ -70,6 +70,10 @@ class EngineBase:
         """One operation per VM at a time; a second gets Conflict at once."""
         with vm_lock(self.settings.data_dir / "locks", name, action):
             yield
+
+    def locked_here(self, name: str) -> bool:
+        """Whether this process holds the lock of VM ``name`` now."""
+        return held_here(self.settings.data_dir / "locks", name)
 
     # -- reading --------------------------------------------------------------
     def lookup(self, name: str) -> Any:

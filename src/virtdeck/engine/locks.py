@@ -14,6 +14,14 @@ from pathlib import Path
 
 from virtdeck.errors import Conflict
 
+# The locks this process holds: a lock file locked again from the same
+# process (another open file) would conflict with itself.
+_held_here: set[Path] = set()
+
+
+def held_here(lock_dir: Path, name: str) -> bool:
+    return lock_dir / f"{name}.lock" in _held_here
+
 
 @contextmanager
 def vm_lock(lock_dir: Path, name: str, action: str) -> Iterator[None]:
@@ -30,6 +38,10 @@ def vm_lock(lock_dir: Path, name: str, action: str) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{action} by pid {os.getpid()}".encode(), 0)
-        yield
+        _held_here.add(path)
+        try:
+            yield
+        finally:
+            _held_here.discard(path)
     finally:
         os.close(fd)

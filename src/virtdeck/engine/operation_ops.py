@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from virtdeck.errors import NotFound, VirtdeckError
+from virtdeck.errors import Conflict, NotFound, VirtdeckError
 from virtdeck.host import domains, storage
 
 from .base import EngineBase
@@ -117,16 +117,24 @@ class OperationsMixin(EngineBase):
         store = self.operation_store
         recovered = []
         for record in store.orphaned(self.host.uri):
-            # Two commands may find the same orphan; one takes it over.
-            if not store.take_over(record.id):
-                continue
-            removed, kept = self._remove_unowned(record.resources)
-            parts = ["its process ended before it finished"]
-            if removed:
-                parts.append("removed " + ", ".join(removed))
-            if kept:
-                parts.append("kept " + ", ".join(kept))
-            store.finish(record.id, INTERRUPTED, "; ".join(parts))
+            with contextlib.ExitStack() as held:
+                # Under the VM's lock, so that no live command is making a
+                # file of the same name while this removes the dead one's.
+                if not self.locked_here(record.target):
+                    try:
+                        held.enter_context(self.lock(record.target, "clean up after a crash"))
+                    except Conflict:
+                        continue  # busy now; a later look cleans up
+                # Two commands may find the same orphan; one takes it over.
+                if not store.take_over(record.id):
+                    continue
+                removed, kept = self._remove_unowned(record.resources)
+                parts = ["its process ended before it finished"]
+                if removed:
+                    parts.append("removed " + ", ".join(removed))
+                if kept:
+                    parts.append("kept " + ", ".join(kept))
+                store.finish(record.id, INTERRUPTED, "; ".join(parts))
             refreshed = store.get(record.id)
             assert refreshed is not None
             recovered.append(operation_info(refreshed))
