@@ -103,6 +103,24 @@ def test_a_failed_create_is_recorded_with_its_reason(engine: Engine, disk: Path)
     assert op.pending == []
 
 
+def test_a_create_failing_after_the_define_removes_the_definition(
+    engine: Engine, disk: Path
+) -> None:
+    def fail_on_start(op: OperationInfo) -> None:
+        if op.step == "starting the VM":
+            raise RuntimeError("lost power")
+
+    engine.on_progress = fail_on_start
+    with pytest.raises(RuntimeError):
+        engine.create_vm(create_request("late", disk, start=True))
+    assert "late" not in [v.name for v in engine.list_vms()]
+    [op] = engine.list_operations()
+    assert (op.state, op.error, op.pending) == ("failed", "RuntimeError: lost power", [])
+    # Defined, then removed: both are in the history, so nothing is lost.
+    assert [h.action for h in engine.vm_history("late")] == ["create", "delete"]
+    assert disk.exists()  # an imported disk is never the create's to remove
+
+
 def test_checks_that_fail_before_anything_starts_make_no_operation(
     engine: Engine, disk: Path
 ) -> None:

@@ -7,7 +7,6 @@ whose process dies, leaves no definition and no disk behind.
 
 from __future__ import annotations
 
-import contextlib
 import uuid as uuidlib
 from pathlib import Path
 
@@ -58,71 +57,59 @@ class CreateMixin(VmMixin, OperationsMixin):
             run.made_file(path)
 
         vm_uuid = str(uuidlib.uuid4())
-        try:
-            pool_dir = None
-            if req.image or req.iso or req.wants_seed:
-                run.step("preparing the storage pool", 5)
-                pool_dir = storage.ensure_default_pool(
-                    self.host, self.settings.images_dir, self.settings.pool
-                )
-            run.step(_disk_step(req), 10)
-            disks = create_plan.make_disks(
-                self.host,
-                pool_dir,
-                req,
-                vm_uuid,
-                claimed,
-                # A full copy is the long part: 10% to 80% of the whole.
-                progress=lambda pct: run.step(_disk_step(req), 10 + pct * 70 // 100),
+        pool_dir = None
+        if req.image or req.iso or req.wants_seed:
+            run.step("preparing the storage pool", 5)
+            pool_dir = storage.ensure_default_pool(
+                self.host, self.settings.images_dir, self.settings.pool
             )
-            networks = req.networks if req.networks is not None else self._default_networks()
-            log_path = self.settings.serial_log_dir / f"{req.name}-serial0.log"
-            spec = NewDomain(
-                name=req.name,
-                domain_type=accel.domain_type,
-                cpu_mode=accel.cpu_mode,
-                vcpus=req.cpus,
-                max_vcpus=req.max_cpus or req.cpus,
-                memory_kib=req.memory_bytes // 1024,
-                max_memory_kib=(req.max_memory_bytes or req.memory_bytes) // 1024,
-                disks=disks,
-                networks=networks,
-                graphics=req.graphics,
-                graphics_listen=req.graphics_listen,
-                graphics_password=req.graphics_password,
-                serial_log=str(log_path),
-                boot=[],
-                uuid=vm_uuid,
-                metadata={META_CREATED_BY: "virtdeck vm create"},
-            )
-            model = build_domain(spec)
-            model.set_meta_list(META_CREATED_DISKS, [str(p) for p in created])
-            if req.image:
-                model.set_meta(META_BASE_IMAGE, str(Path(req.image).resolve()))
-            if req.iso:
-                model.set_meta(META_INSTALL_ISO, str(Path(req.iso).resolve()))
-            run.step("defining the VM", 85)
-            dom = self.redefine(model.to_xml(), "create")
-            run.made_domain(vm_uuid)
-            if req.autostart:
-                self.host.call(f"set autostart of {req.name}", lambda _c: dom.setAutostart(1))
-            if req.start:
-                run.step("starting the VM", 90)
-                domains.start(self.host, req.name)
-            run.release()
-        except BaseException:
-            self._undo_create(req.name, vm_uuid, created)
-            raise
-
-    def _undo_create(self, name: str, vm_uuid: str, created: list[Path]) -> None:
-        """A failed create leaves nothing behind: no definition, no disk."""
-        with contextlib.suppress(Exception):
-            dom = domains.by_uuid(self.host, vm_uuid)
-            if dom is not None:
-                domains.undefine(self.host, name)
-        for path in created:
-            with contextlib.suppress(Exception):
-                storage.delete_file(self.host, path)
+        run.step(_disk_step(req), 10)
+        disks = create_plan.make_disks(
+            self.host,
+            pool_dir,
+            req,
+            vm_uuid,
+            claimed,
+            # A full copy is the long part: 10% to 80% of the whole.
+            progress=lambda pct: run.step(_disk_step(req), 10 + pct * 70 // 100),
+        )
+        networks = req.networks if req.networks is not None else self._default_networks()
+        log_path = self.settings.serial_log_dir / f"{req.name}-serial0.log"
+        spec = NewDomain(
+            name=req.name,
+            domain_type=accel.domain_type,
+            cpu_mode=accel.cpu_mode,
+            vcpus=req.cpus,
+            max_vcpus=req.max_cpus or req.cpus,
+            memory_kib=req.memory_bytes // 1024,
+            max_memory_kib=(req.max_memory_bytes or req.memory_bytes) // 1024,
+            disks=disks,
+            networks=networks,
+            graphics=req.graphics,
+            graphics_listen=req.graphics_listen,
+            graphics_password=req.graphics_password,
+            serial_log=str(log_path),
+            boot=[],
+            uuid=vm_uuid,
+            metadata={META_CREATED_BY: "virtdeck vm create"},
+        )
+        model = build_domain(spec)
+        model.set_meta_list(META_CREATED_DISKS, [str(p) for p in created])
+        if req.image:
+            model.set_meta(META_BASE_IMAGE, str(Path(req.image).resolve()))
+        if req.iso:
+            model.set_meta(META_INSTALL_ISO, str(Path(req.iso).resolve()))
+        run.step("defining the VM", 85)
+        # Recorded first: the UUID is new, so nothing else can own it, and a
+        # crash right after the define still finds it.
+        run.made_domain(vm_uuid)
+        dom = self.redefine(model.to_xml(), "create")
+        if req.autostart:
+            self.host.call(f"set autostart of {req.name}", lambda _c: dom.setAutostart(1))
+        if req.start:
+            run.step("starting the VM", 90)
+            domains.start(self.host, req.name)
+        run.release()
 
     def _default_networks(self) -> list[str]:
         def has_default(conn: object) -> bool:

@@ -270,39 +270,30 @@ class LifecycleMixin(OperationsMixin):
 
         disks = clonable_disks(model)
         share = 80 // max(1, len(disks))  # of the whole, for each disk
-        try:
-            new_disks: dict[str, str] = {}
-            for index, (target, original) in enumerate(disks):
-                dest = pool_dir / f"{new_name}-{target}.qcow2"
-                what = f"{'linking' if linked else 'copying'} disk {target} of {source}"
+        new_disks: dict[str, str] = {}
+        for index, (target, original) in enumerate(disks):
+            dest = pool_dir / f"{new_name}-{target}.qcow2"
+            what = f"{'linking' if linked else 'copying'} disk {target} of {source}"
 
-                def progress(pct: int, what: str = what, index: int = index) -> None:
-                    run.step(what, 5 + share * index + share * pct // 100)
+            def progress(pct: int, what: str = what, index: int = index) -> None:
+                run.step(what, 5 + share * index + share * pct // 100)
 
-                progress(0)
-                if linked:
-                    storage.create_overlay(self.host, Path(original), dest, claimed=claimed)
-                else:
-                    storage.copy_image(self.host, Path(original), dest, paused, claimed, progress)
-                new_disks[target] = str(dest)
-            clone = clone_definition(
-                model.to_xml(), new_name, new_disks, self.settings.serial_log_dir
-            )
-            clone.set_meta_list(META_CREATED_DISKS, [str(p) for p in created])
-            clone.set_meta(META_CREATED_BY, "virtdeck vm clone")
-            clone.set_meta(META_CLONED_FROM, source)
-            bases = [p for _t, p in clonable_disks(model)]
-            clone.set_meta(META_BASE_IMAGE, bases[0] if linked and bases else None)
-            run.step("defining the clone", 90)
-            self.redefine(clone.to_xml(), "clone")
-            run.made_domain(str(clone.uuid))
-            run.release()
-        except BaseException:
-            if domains.exists(self.host, new_name):
-                domains.undefine(self.host, new_name)
-            for made in created:
-                storage.delete_file(self.host, made)
-            raise
+            progress(0)
+            if linked:
+                storage.create_overlay(self.host, Path(original), dest, claimed=claimed)
+            else:
+                storage.copy_image(self.host, Path(original), dest, paused, claimed, progress)
+            new_disks[target] = str(dest)
+        clone = clone_definition(model.to_xml(), new_name, new_disks, self.settings.serial_log_dir)
+        clone.set_meta_list(META_CREATED_DISKS, [str(p) for p in created])
+        clone.set_meta(META_CREATED_BY, "virtdeck vm clone")
+        clone.set_meta(META_CLONED_FROM, source)
+        bases = [p for _t, p in disks]
+        clone.set_meta(META_BASE_IMAGE, bases[0] if linked and bases else None)
+        run.step("defining the clone", 90)
+        run.made_domain(str(clone.uuid))  # first, as in create
+        self.redefine(clone.to_xml(), "clone")
+        run.release()
 
     # -- events ---------------------------------------------------------------
     def events(self, name: str | None = None, timeout: float | None = None) -> EventFeed:

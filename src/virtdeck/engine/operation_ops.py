@@ -43,6 +43,14 @@ def operation_info(record: OperationRecord) -> OperationInfo:
     )
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, VirtdeckError):
+        return exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return "stopped with Ctrl-C"
+    return f"{type(exc).__name__}: {exc}"
+
+
 class OperationRun:
     """The handle a running operation reports through."""
 
@@ -61,6 +69,11 @@ class OperationRun:
 
     def made_domain(self, uuid: str) -> None:
         self._add(Resource("domain", uuid))
+
+    @property
+    def unowned(self) -> list[Resource]:
+        """What it has made that no VM owns yet."""
+        return list(self._resources)
 
     def release(self) -> None:
         """What was made now belongs to a finished VM; an interruption keeps it."""
@@ -88,14 +101,15 @@ class OperationsMixin(EngineBase):
         run = OperationRun(store, op_id, self.on_progress)
         try:
             yield run
-        except VirtdeckError as exc:
-            store.finish(op_id, FAILED, exc.message)
-            raise
-        except KeyboardInterrupt:
-            store.finish(op_id, FAILED, "stopped with Ctrl-C")
-            raise
         except BaseException as exc:
-            store.finish(op_id, FAILED, f"{type(exc).__name__}: {exc}")
+            # A failed operation leaves nothing half-made: what it made and no
+            # VM owns goes, by the same rules as after a crash.
+            try:
+                _removed, kept = self._remove_unowned(run.unowned)
+            except Exception as cleanup:
+                kept = [f"what it made (clean-up failed: {cleanup})"]
+            why = _reason(exc)
+            store.finish(op_id, FAILED, f"{why}; kept {', '.join(kept)}" if kept else why)
             raise
         store.finish(op_id, SUCCEEDED, step="done")
 

@@ -14,13 +14,13 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from virtdeck.errors import Conflict, InvalidInput, OperationFailed, Unsupported
 
 from .connection import Host
+from .storage import Claimed
 
 VOLUME_ID = "cidata"
 # Key types OpenSSH writes to a .pub file (options before the type are allowed
@@ -106,11 +106,11 @@ def write_seed(
     path: Path,
     meta: str,
     user: str,
-    claimed: Callable[[Path], None] | None = None,
+    claimed: Claimed | None = None,
 ) -> None:
     """Write the seed ISO to ``path``, which must not exist yet; readable by QEMU's user.
 
-    ``claimed`` hears of the file as soon as it exists (see storage.Claimed).
+    ``claimed`` hears of the file as soon as it exists.
     """
     if not host.is_local or host.is_test_driver:
         raise Unsupported(
