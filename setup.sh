@@ -14,6 +14,15 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VENV="${VIRTDECK_VENV:-$HERE/.venv}"
 DEMO_VM="${VIRTDECK_DEMO_VM:-virtdeck-demo}"
 APPLIANCE_DIR="${VIRTDECK_APPLIANCE_DIR:-/var/lib/virtdeck/appliance}"
+APPLIANCE_POOL=virtdeck-appliance
+# The host files set-up changes; tests/unit/test_setup_host_sh.py points
+# them at copies (source setup.sh, then call the functions).
+QEMU_CONF="${VIRTDECK_QEMU_CONF:-/etc/libvirt/qemu.conf}"
+DEV_KVM="${VIRTDECK_DEV_KVM:-/dev/kvm}"
+LIBVIRTD_PIDFILE="${VIRTDECK_LIBVIRTD_PIDFILE:-/run/libvirtd.pid}"
+LOCKD_LINE='lock_manager = "lockd"'
+QEMU_CONF_CHANGED=0
+APPLIANCE_CHANGED=0
 PACKAGES=(
     qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
     pkg-config dnsmasq-base iptables gcc python3-dev python3-venv procps iproute2
@@ -31,14 +40,6 @@ usage() {
     echo "usage: bash setup.sh demo|test [pytest args...]" >&2
     exit 2
 }
-
-MODE="${1:-}"
-[ -n "$MODE" ] || usage
-shift
-case "$MODE" in demo|test) ;; *) usage ;; esac
-
-[ "$(id -u)" = 0 ] || die "run as root (sudo bash setup.sh $MODE): it installs packages and starts libvirtd"
-command -v apt-get >/dev/null || die "this set-up needs a Debian-like system with apt-get (Debian 12 is the reference)"
 
 install_packages() {
     step "Debian packages"
@@ -93,16 +94,120 @@ compile_sources() {
         || die "cannot byte-compile $HERE/src (a syntax error?); run: $VENV/bin/python -m compileall $HERE/src"
 }
 
+fix_dev_kvm() {
+    # Debian's udev rule (KERNEL=="kvm", GROUP="kvm", MODE="0660") is what
+    # lets libvirt's QEMU user (libvirt-qemu, in group kvm) open /dev/kvm.
+    # Where no udev runs, the node stays root-only 0600, libvirt takes KVM as
+    # unusable and probes QEMU again on every define and start: 132 s for one
+    # virsh define here, 0.023 s after this.
+    step "/dev/kvm"
+    if [ ! -e "$DEV_KVM" ]; then
+        echo "no $DEV_KVM (no KVM on this host): guests will run under TCG"
+        return
+    fi
+    local was
+    was="$(stat -c '%U:%G 0%a' "$DEV_KVM")"
+    if [ "$was" = "root:kvm 0660" ]; then
+        echo "$DEV_KVM is root:kvm 0660"
+        return
+    fi
+    getent group kvm >/dev/null \
+        || die "there is no group kvm for $DEV_KVM; reinstall libvirt-daemon-system, which makes it"
+    { chown root:kvm "$DEV_KVM" && chmod 0660 "$DEV_KVM"; } \
+        || die "cannot make $DEV_KVM root:kvm 0660; run: chgrp kvm $DEV_KVM && chmod 0660 $DEV_KVM"
+    echo "$DEV_KVM was $was, now root:kvm 0660 (what Debian's udev rule makes it; no udev runs here)"
+}
+
+configure_lock_manager() {
+    # virtlockd holds a lock on every disk a running VM has open writable:
+    # QEMU can never open one disk writable from two VMs.
+    step "libvirt lock manager ($QEMU_CONF)"
+    [ -f "$QEMU_CONF" ] || die "$QEMU_CONF is missing; reinstall libvirt-daemon-system"
+    local active lockd_re='^[[:space:]]*lock_manager[[:space:]]*=[[:space:]]*"lockd"[[:space:]]*(#.*)?$'
+    active="$(grep -E '^[[:space:]]*lock_manager[[:space:]]*=' "$QEMU_CONF" || true)"
+    # libvirt takes the first active line.
+    if [ -n "$active" ] && grep -Eq "$lockd_re" <<<"${active%%$'\n'*}"; then
+        echo "$LOCKD_LINE is set"
+        return
+    fi
+    if [ -n "$active" ]; then
+        # Replace the first active line, drop later ones.
+        local tmp
+        tmp="$(mktemp "$QEMU_CONF.virtdeck.XXXXXX")" || die "cannot write next to $QEMU_CONF"
+        awk -v line="$LOCKD_LINE" '
+            /^[[:space:]]*lock_manager[[:space:]]*=/ { if (!done) print line; done = 1; next }
+            { print }' "$QEMU_CONF" >"$tmp" \
+            && cat "$tmp" >"$QEMU_CONF" \
+            || { rm -f "$tmp"; die "cannot rewrite $QEMU_CONF; set $LOCKD_LINE in it by hand"; }
+        rm -f "$tmp"
+        echo "replaced '${active%%$'\n'*}' with '$LOCKD_LINE'"
+        if [ "$(grep -c . <<<"$active")" -gt 1 ]; then
+            echo "removed the later active lock_manager lines (libvirt reads only the first)"
+        fi
+    else
+        printf '\n# virtdeck setup.sh: virtlockd keeps two VMs from opening one disk writable.\n%s\n' \
+            "$LOCKD_LINE" >>"$QEMU_CONF" || die "cannot append $LOCKD_LINE to $QEMU_CONF"
+        echo "added $LOCKD_LINE"
+    fi
+    QEMU_CONF_CHANGED=1
+}
+
+process_gone() {
+    # Gone, or a zombie: PID 1 does not reap orphans on these machines.
+    local state
+    state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 0
+    [[ $state == Z* ]]
+}
+
+restart_libvirtd() {
+    # Running guests keep running: QEMU does not depend on libvirtd.
+    local pid
+    pid="$(pgrep -x -F "$LIBVIRTD_PIDFILE" libvirtd 2>/dev/null)" \
+        || die "libvirtd runs, but not as the pid in $LIBVIRTD_PIDFILE; restart it yourself so that it reads $QEMU_CONF"
+    echo "restarting libvirtd (pid $pid) so that it reads $QEMU_CONF; running guests keep running"
+    kill "$pid" || die "cannot stop libvirtd (pid $pid); restart it yourself so that it reads $QEMU_CONF"
+    for _ in $(seq 300); do
+        process_gone "$pid" && break
+        sleep 0.2
+    done
+    process_gone "$pid" || die "libvirtd (pid $pid) did not stop within 60 s; see /var/log/libvirt/libvirtd.log"
+    libvirtd -d || die "libvirtd did not start again; see /var/log/libvirt/libvirtd.log"
+    echo "libvirtd restarted"
+}
+
 start_daemons() {
     step "libvirt daemons"
     if [ -d /run/systemd/system ]; then
-        systemctl start virtlogd libvirtd || die "systemctl start libvirtd failed; see journalctl -u libvirtd"
+        local was_active=0
+        systemctl is-active --quiet libvirtd && was_active=1
+        systemctl start virtlogd virtlockd libvirtd || die "systemctl start libvirtd failed; see journalctl -u libvirtd"
         echo "started through systemd"
+        if [ "$QEMU_CONF_CHANGED" = 1 ] && [ "$was_active" = 1 ]; then
+            systemctl restart libvirtd || die "systemctl restart libvirtd failed; see journalctl -u libvirtd"
+            echo "libvirtd restarted so that it reads $QEMU_CONF; running guests keep running"
+        fi
     else
         # No systemd: start the daemons ourselves, unless they already run.
+        # virtlockd before libvirtd, which connects to it once lock_manager is set.
         if pgrep -x virtlogd >/dev/null; then echo "virtlogd running"; else virtlogd -d && echo "virtlogd started"; fi
-        if pgrep -x libvirtd >/dev/null; then echo "libvirtd running"; else libvirtd -d && echo "libvirtd started"; fi
+        if pgrep -x virtlockd >/dev/null; then
+            echo "virtlockd running"
+        else
+            virtlockd -d || die "virtlockd did not start; run virtlockd -v in a terminal to see why"
+            echo "virtlockd started"
+        fi
+        if ! pgrep -x libvirtd >/dev/null; then
+            libvirtd -d && echo "libvirtd started"
+        elif [ "$QEMU_CONF_CHANGED" = 1 ]; then
+            restart_libvirtd
+        else
+            echo "libvirtd running"
+        fi
     fi
+    wait_for_libvirtd
+}
+
+wait_for_libvirtd() {
     for _ in $(seq 50); do
         virsh -q -c qemu:///system version >/dev/null 2>&1 && break
         sleep 0.2
@@ -114,8 +219,48 @@ start_daemons() {
 
 build_appliance() {
     step "test appliance ($APPLIANCE_DIR)"
+    local image="$APPLIANCE_DIR/appliance.qcow2" before
+    before="$(stat -c '%i %Y' "$image" 2>/dev/null || true)"
     "$VENV/bin/python" "$HERE/appliance/build.py" --out "$APPLIANCE_DIR" \
         || die "the appliance build failed (message above)"
+    [ "$(stat -c '%i %Y' "$image" 2>/dev/null || true)" = "$before" ] || APPLIANCE_CHANGED=1
+}
+
+appliance_pool() {
+    # virtdeck takes disk images only from storage pools: the appliance's
+    # directory is one, so the demo and the tests can use it as a base.
+    step "storage pool $APPLIANCE_POOL"
+    local virsh=(virsh -q -c qemu:///system) xml path info changed=0
+    if ! xml="$("${virsh[@]}" pool-dumpxml "$APPLIANCE_POOL" 2>/dev/null)"; then
+        "${virsh[@]}" pool-define-as "$APPLIANCE_POOL" dir --target "$APPLIANCE_DIR" >/dev/null \
+            || die "cannot define storage pool $APPLIANCE_POOL at $APPLIANCE_DIR (message above)"
+        echo "defined storage pool $APPLIANCE_POOL (dir) at $APPLIANCE_DIR"
+        changed=1
+        xml="$("${virsh[@]}" pool-dumpxml "$APPLIANCE_POOL")"
+    fi
+    path="$(sed -n 's:.*<path>\(.*\)</path>.*:\1:p;T;q' <<<"$xml")"
+    [ "$(realpath -m "$path")" = "$(realpath -m "$APPLIANCE_DIR")" ] \
+        || die "storage pool $APPLIANCE_POOL is at $path, not $APPLIANCE_DIR; remove it (virsh pool-destroy $APPLIANCE_POOL; virsh pool-undefine $APPLIANCE_POOL) or set VIRTDECK_APPLIANCE_DIR=$path"
+    info="$("${virsh[@]}" pool-info "$APPLIANCE_POOL")"
+    if ! grep -Eq '^Autostart:[[:space:]]+yes' <<<"$info"; then
+        "${virsh[@]}" pool-autostart "$APPLIANCE_POOL" >/dev/null \
+            || die "cannot mark storage pool $APPLIANCE_POOL autostart (message above)"
+        echo "storage pool $APPLIANCE_POOL now starts with libvirtd"
+        changed=1
+    fi
+    if ! grep -Eq '^State:[[:space:]]+running' <<<"$info"; then
+        "${virsh[@]}" pool-start "$APPLIANCE_POOL" >/dev/null \
+            || die "cannot start storage pool $APPLIANCE_POOL at $APPLIANCE_DIR (message above)"
+        echo "started storage pool $APPLIANCE_POOL"
+        changed=1
+    elif [ "$APPLIANCE_CHANGED" = 1 ]; then
+        # libvirt lists a pool's volumes as it last saw them.
+        "${virsh[@]}" pool-refresh "$APPLIANCE_POOL" >/dev/null \
+            || die "cannot refresh storage pool $APPLIANCE_POOL (message above)"
+        echo "refreshed storage pool $APPLIANCE_POOL (the appliance was rebuilt)"
+        changed=1
+    fi
+    [ "$changed" = 1 ] || echo "storage pool $APPLIANCE_POOL is active at $APPLIANCE_DIR (autostart)"
 }
 
 run_demo() {
@@ -173,10 +318,26 @@ run_tests() {
     VIRTDECK_REQUIRE_INTEGRATION=1 "$venv_bin/pytest" "$@"
 }
 
+# `source setup.sh` defines the functions and runs nothing (the tests do).
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
+
+MODE="${1:-}"
+[ -n "$MODE" ] || usage
+shift
+case "$MODE" in demo|test) ;; *) usage ;; esac
+
+[ "$(id -u)" = 0 ] || die "run as root (sudo bash setup.sh $MODE): it installs packages and starts libvirtd"
+command -v apt-get >/dev/null || die "this set-up needs a Debian-like system with apt-get (Debian 12 is the reference)"
+
+# Order matters: libvirtd reads /dev/kvm's access and qemu.conf when it
+# starts, and connects to virtlockd once lock_manager is set.
 install_packages
 install_virtdeck
+fix_dev_kvm
+configure_lock_manager
 start_daemons
 build_appliance
+appliance_pool
 case "$MODE" in
     demo) run_demo ;;
     test) run_tests "$@" ;;
