@@ -26,6 +26,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+        if "/hostile/" in str(item.fspath):
+            item.add_marker(pytest.mark.hostile)
 
 
 def require_or_skip(reason: str) -> None:

@@ -36,7 +36,13 @@ class Settings(BaseModel):
     # Serial console logs, written by virtlogd; kept after the VM stops.
     serial_log_dir: Path = Path("/var/log/libvirt/qemu")
     domain_type: DomainTypeChoice = "auto"
+    # Directories besides the storage pools that disk images, CDs and bases
+    # may come from (VIRTDECK_ALLOWED_DIRS, separated by ':'). A path outside
+    # every pool and these is refused: naming a file is not reading it.
+    allowed_dirs: list[Path] = Field(default_factory=list)
     kvm_probe_timeout: float = 12.0
+    # The largest virtual size of a disk image virtdeck takes (create, clone, disk add).
+    max_image_bytes: int = Field(default=4 << 40, gt=0)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -50,9 +56,12 @@ class Settings(BaseModel):
             ("appliance_dir", "VIRTDECK_APPLIANCE_DIR"),
             ("serial_log_dir", "VIRTDECK_SERIAL_LOG_DIR"),
             ("domain_type", "VIRTDECK_DOMAIN_TYPE"),
+            ("max_image_bytes", "VIRTDECK_MAX_IMAGE_BYTES"),
         ):
             if env.get(var):
                 values[field] = env[var]
+        if env.get("VIRTDECK_ALLOWED_DIRS"):
+            values["allowed_dirs"] = [d for d in env["VIRTDECK_ALLOWED_DIRS"].split(":") if d]
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)

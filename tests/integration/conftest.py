@@ -16,18 +16,20 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import libvirt
 import pytest
 
 from tests.conftest import require_or_skip
 from virtdeck.engine import Engine
-from virtdeck.engine.schemas import VmCreate
+from virtdeck.engine.schemas import OperationInfo, VmCreate
 from virtdeck.errors import VirtdeckError
 from virtdeck.settings import Settings
 
@@ -263,3 +265,56 @@ def virtdeck(
         timeout=timeout,
         check=False,
     )
+
+
+def made_file(pool_dir: Path, vm_name: str, role: str) -> Path:
+    """The file virtdeck made in ``pool_dir`` for VM ``vm_name``'s ``role`` (vda, vdb, seed).
+
+    Its name carries the VM's UUID (``web1-1a2b3c4d-vda.qcow2``), so tests find it.
+    """
+    pattern = re.compile(rf"{re.escape(vm_name)}-[0-9a-f]{{8}}-{re.escape(role)}\.\w+")
+    found = [p for p in pool_dir.iterdir() if pattern.fullmatch(p.name)]
+    assert len(found) == 1, (vm_name, role, sorted(p.name for p in pool_dir.iterdir()))
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def big_base(pool_dir: Path) -> Iterator[Path]:
+    """A 1 GiB raw image with 512 MiB of random data: a full copy takes a second or so."""
+    path = pool_dir / f"{PREFIX}big-base.raw"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "raw", str(path), "1G"], check=True)
+    with path.open("r+b") as fh:
+        for _ in range(512):
+            fh.write(os.urandom(2**20))
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def start_full_copy(
+    settings: Settings, vm_name: str, base: Path, net: IsolatedNet, **popen: Any
+) -> subprocess.Popen[str]:
+    """``virtdeck vm create --full-copy`` of ``base`` in the background, stderr piped."""
+    command = ["vm", "create", vm_name, "--image", str(base), "--full-copy"]
+    command += ["--memory", "128M", "--graphics", "none", "--network", net.name]
+    return subprocess.Popen(
+        [sys.executable, "-m", "virtdeck", *command],
+        env=env_for_cli(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def running_copy(engine: Engine, name: str, timeout: float) -> OperationInfo:
+    """The create of ``name`` while its copy is well under way (10-80 %)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for op in engine.list_operations(5):
+            copying = op.state == "running" and op.step.startswith("copying")
+            if op.target == name and copying and 10 < op.progress < 80:
+                return op
+        time.sleep(0.02)
+    raise AssertionError(f"no running copy for {name} within {timeout} s")

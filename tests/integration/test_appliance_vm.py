@@ -11,7 +11,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from tests.integration.conftest import APPLIANCE, IsolatedNet, appliance_request
+from tests.integration.conftest import APPLIANCE, IsolatedNet, appliance_request, made_file
 from tests.integration.guest import latest, wait_for, wait_ready
 from virtdeck.engine import Engine
 from virtdeck.errors import Conflict, InvalidInput, VirtdeckError
@@ -25,7 +25,7 @@ def test_boots_to_ready_line_with_dhcp_address(
     assert vm.state == "running"
     assert vm.domain_type == engine.acceleration().domain_type
     disk = vm.disks[0]
-    assert disk.created_by_virtdeck and disk.path == str(pool_dir / f"{vm_name}-vda.qcow2")
+    assert disk.created_by_virtdeck and disk.path == str(made_file(pool_dir, vm_name, "vda"))
 
     ready = wait_ready(engine, vm_name)
     assert ready.fields["hostname"] == "appliance"
@@ -122,7 +122,7 @@ def test_create_refuses_duplicates_and_delete_removes_disk(
     engine.create_vm(appliance_request(vm_name, test_net, start=False))
     with pytest.raises(Conflict, match="already exists"):
         engine.create_vm(appliance_request(vm_name, test_net, start=False))
-    disk = pool_dir / f"{vm_name}-vda.qcow2"
+    disk = made_file(pool_dir, vm_name, "vda")
     assert disk.is_file()
     result = engine.delete_vm(vm_name)
     assert result.removed_disks == [str(disk)]

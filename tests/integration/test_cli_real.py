@@ -12,7 +12,7 @@ import libvirt
 import pycdlib
 import pytest
 
-from tests.integration.conftest import APPLIANCE, IsolatedNet, fresh_vm_name, virtdeck
+from tests.integration.conftest import APPLIANCE, IsolatedNet, fresh_vm_name, made_file, virtdeck
 from virtdeck.engine import Engine
 from virtdeck.model import Domain
 from virtdeck.settings import Settings
@@ -69,10 +69,11 @@ def test_create_log_list_stop_delete(
     assert stopped.returncode == 0, stopped.stderr
     assert f"VM {vm_name} shut down" in stopped.stdout
 
+    disk = made_file(pool_dir, vm_name, "vda")
     deleted = virtdeck(settings, "vm", "undefine", vm_name)
     assert deleted.returncode == 0, deleted.stderr
-    assert f"removed disk {pool_dir / (vm_name + '-vda.qcow2')}" in deleted.stdout
-    assert not (pool_dir / f"{vm_name}-vda.qcow2").exists()
+    assert f"removed disk {disk}" in deleted.stdout
+    assert not disk.exists()
 
 
 def test_unknown_vm_and_bad_size_are_one_sentence(settings: Settings, vm_name: str) -> None:
@@ -149,7 +150,7 @@ def test_create_options_linked_clone_devices_and_snapshot_metadata(
         "0.0.0.0",
         "s3cret",
     )
-    assert "local-hostname: cli-host" in _seed_meta_data(pool_dir / f"{vm_name}-seed.iso")
+    assert "local-hostname: cli-host" in _seed_meta_data(made_file(pool_dir, vm_name, "seed"))
 
     # A linked clone's disk is an overlay on the source's.
     ok("vm", "clone", vm_name, clone_name, "--linked")
@@ -162,7 +163,7 @@ def test_create_options_linked_clone_devices_and_snapshot_metadata(
             check=True,
         ).stdout
     )
-    assert info["backing-filename"] == str(pool_dir / f"{vm_name}-vda.qcow2")
+    assert info["backing-filename"] == str(made_file(pool_dir, vm_name, "vda"))
 
     # Disks: a new one with its target, an existing file, a removal that keeps the file.
     ok("vm", "disk", "add", clone_name, "--size", "16M", "--target", "vdc")

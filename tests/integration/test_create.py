@@ -13,7 +13,13 @@ import libvirt
 import pycdlib
 import pytest
 
-from tests.integration.conftest import APPLIANCE, IsolatedNet, appliance_request, env_for_cli
+from tests.integration.conftest import (
+    APPLIANCE,
+    IsolatedNet,
+    appliance_request,
+    env_for_cli,
+    made_file,
+)
 from tests.integration.guest import wait_for, wait_ready
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import VmCreate
@@ -41,8 +47,9 @@ def test_seed_sets_hostname_and_runs_user_data(
         vm_name, test_net, hostname="seeded-h", ssh_keys=[KEY], user_data=script
     )
     vm = engine.create_vm(request)
-    seed = pool_dir / f"{vm_name}-seed.iso"
-    assert stat.S_IMODE(seed.stat().st_mode) == 0o644
+    seed = made_file(pool_dir, vm_name, "seed")
+    # Private: it holds the user-data (and virtdeck made it, so only root reads it).
+    assert stat.S_IMODE(seed.stat().st_mode) == 0o600
     cd = {d.target: d for d in vm.disks}["sda"]
     assert (cd.device, cd.bus, cd.path, cd.created_by_virtdeck) == (
         "cdrom",
@@ -201,7 +208,7 @@ def test_install_from_iso_boots_cd_then_disk(
             start=True,
         )
     )
-    disk = pool_dir / f"{vm_name}-vda.qcow2"
+    disk = made_file(pool_dir, vm_name, "vda")
     assert vm.graphics and vm.graphics[0].startswith("vnc 127.0.0.1:")
     defined = _on_disk(vm_name, conn)
     layout = [(d.target, d.device, d.bus, d.path, d.boot_order) for d in defined.disks]

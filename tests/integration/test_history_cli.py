@@ -5,7 +5,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from tests.integration.conftest import IsolatedNet, appliance_request, virtdeck
+from tests.integration.conftest import IsolatedNet, appliance_request, made_file, virtdeck
 from virtdeck.engine import Engine
 from virtdeck.settings import Settings
 
@@ -25,7 +25,7 @@ def test_edit_history_delete_restore(
     pool_dir: Path,
     tmp_path: Path,
 ) -> None:
-    engine.create_vm(appliance_request(vm_name, test_net, start=False))
+    engine_uuid = engine.create_vm(appliance_request(vm_name, test_net, start=False)).uuid
     editor = _editor(
         tmp_path, "<memory unit='KiB'>393216</memory>", "<memory unit='KiB'>458752</memory>"
     )
@@ -50,14 +50,15 @@ def test_edit_history_delete_restore(
     deleted = virtdeck(settings, "vm", "delete", vm_name, "--keep-disks")
     assert deleted.returncode == 0, deleted.stderr
     history = virtdeck(settings, "vm", "history", vm_name, "--no-diff")
-    lines = history.stdout.splitlines()
+    heading, *lines = history.stdout.splitlines()
+    assert heading.startswith(f"uuid {engine_uuid}  deleted ")
     assert [line.split()[4] for line in lines] == ["create", "edit", "delete"]
     assert "(VM deleted)" in lines[-1]
 
     restored = virtdeck(settings, "vm", "restore", vm_name)
     assert restored.returncode == 0, restored.stderr
     assert f"VM {vm_name}: restored deleted VM from version 3" in restored.stdout
-    assert f"disk present: {pool_dir / (vm_name + '-vda.qcow2')}" in restored.stdout
+    assert f"disk present: {made_file(pool_dir, vm_name, 'vda')}" in restored.stdout
     assert engine.get_vm(vm_name).max_memory_kib == 458752
 
 

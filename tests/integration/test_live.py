@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import IsolatedNet, appliance_request
+from tests.integration.conftest import IsolatedNet, appliance_request, made_file
 from tests.integration.guest import Status, latest, wait_for, wait_ready
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import DiskAdd, NicAdd
@@ -94,7 +94,7 @@ def test_disk_hot_plug_and_unplug(
     wait_ready(engine, vm_name, GUEST)
 
     added = engine.add_disk(DiskAdd(name=vm_name, size_bytes=64 * MiB))
-    vdb = pool_dir / f"{vm_name}-vdb.qcow2"
+    vdb = made_file(pool_dir, vm_name, "vdb")
     assert (added.device, added.created_file, added.live, added.config) == (
         "disk vdb",
         str(vdb),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import IsolatedNet, appliance_request
+from tests.integration.conftest import IsolatedNet, appliance_request, made_file
 from tests.integration.guest import wait_ready
 from virtdeck.engine import Engine
 from virtdeck.errors import Conflict, Unsupported
@@ -46,7 +46,7 @@ def test_revert_brings_back_the_guest_memory(
     assert [s.name for s in engine.list_snapshots(vm_name)] == ["marked"]
 
     # Internal snapshots live inside the qcow2 file: deleting the VM still works.
-    disk = pool_dir / f"{vm_name}-vda.qcow2"
+    disk = made_file(pool_dir, vm_name, "vda")
     assert engine.delete_vm(vm_name, force=True).removed_disks == [str(disk)]
     assert not disk.exists()
 
@@ -56,10 +56,10 @@ def test_disk_only_snapshot_is_an_overlay_that_cannot_be_reverted_here(
 ) -> None:
     engine.create_vm(appliance_request(vm_name, test_net))
     wait_ready(engine, vm_name, timeout=180)
-    disk = pool_dir / f"{vm_name}-vda.qcow2"
+    disk = made_file(pool_dir, vm_name, "vda")
 
     snap = engine.create_snapshot(vm_name, "d1", disk_only=True)
-    assert snap.kind == "disk-only" and snap.overlays == [str(pool_dir / f"{vm_name}-vda.d1")]
+    assert snap.kind == "disk-only" and snap.overlays == [str(disk.with_suffix(".d1"))]
     overlay = Path(snap.overlays[0])
     vm = engine.get_vm(vm_name)
     assert vm.disks[0].path == str(overlay) and vm.disks[0].created_by_virtdeck

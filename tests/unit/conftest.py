@@ -47,10 +47,24 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
     return check
 
 
+@pytest.fixture(autouse=True)
+def images_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Unit tests make their images under pytest's temporary directory, and
+    the test driver's pools are not real directories: allow that one, for
+    the CLI run in a subprocess too (engines built here get it in ``allowed``)."""
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("VIRTDECK_ALLOWED_DIRS", str(base))
+    return base
+
+
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
+def engine(tmp_path: Path, images_in_tmp: Path) -> Iterator[Engine]:
     """One in-process engine on libvirt's test driver (its state lives per connection)."""
-    eng = Engine(Settings(uri="test:///default", data_dir=tmp_path / "data"))
+    eng = Engine(
+        Settings(uri="test:///default", data_dir=tmp_path / "data", allowed_dirs=[images_in_tmp])
+    )
     yield eng
     eng.close()
 

@@ -86,13 +86,13 @@ def test_wrong_uri(tmp_path: Path) -> None:
         (["vm", "create", "ok", "--import-disk", "/x", "--memory", "lots"], "not a size"),
         (["vm", "create", "ok", "--import-disk", "/x", "--memory", "0"], "greater than zero"),
         (["vm", "create", "ok"], "exactly one of --image"),
-        (["vm", "create", "ok", "--import-disk", "/no/such.qcow2"], "does not exist"),
+        (["vm", "create", "ok", "--import-disk", "/no/such.qcow2"], "outside every storage pool"),
         (
             ["vm", "create", "ok", "--import-disk", "/x", "--cpus", "4", "--max-cpus", "2"],
             "below --cpus",
         ),
         (["vm", "create", "ok", "--import-disk", "/x", "--graphics", "rdp"], "vnc, spice or none"),
-        (["vm", "create", "test", "--image", "/x"], "already exists"),
+        (["vm", "create", "test", "--image", "/default-pool/x"], "already exists"),
     ],
 )
 def test_bad_create_input(tmp_path: Path, args: list[str], needle: str) -> None:

@@ -22,7 +22,9 @@ import vm_list
 def test_list_matches_full_description(tmp_path: Path) -> None:
     node = tmp_path / "node.xml"
     node.write_text(vm_list.node_xml(30))
-    engine = Engine(Settings(uri=f"test://{node}", data_dir=tmp_path / "data"))
+    engine = Engine(
+        Settings(uri=f"test://{node}", data_dir=tmp_path / "data", allowed_dirs=[tmp_path])
+    )
     try:
         conn = engine.host.conn
         conn.lookupByName("bench0004").setAutostart(1)

@@ -52,7 +52,7 @@ def uri(tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(uri: str, tmp_path: Path) -> Iterator[Engine]:
-    eng = Engine(Settings(uri=uri, data_dir=tmp_path / "data"))
+    eng = Engine(Settings(uri=uri, data_dir=tmp_path / "data", allowed_dirs=[tmp_path]))
     yield eng
     eng.close()
 

@@ -23,7 +23,11 @@ KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDq7dsJhRkqz1Yt9uLkD9l0G2kG4kYc2Wl3h8
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = Engine(Settings(uri=TEST_URI, data_dir=tmp_path / "data", images_dir=tmp_path))
+    eng = Engine(
+        Settings(
+            uri=TEST_URI, data_dir=tmp_path / "data", allowed_dirs=[tmp_path], images_dir=tmp_path
+        )
+    )
     yield eng
     eng.close()
 
@@ -35,7 +39,8 @@ def files(tmp_path: Path) -> dict[str, str]:
         seed.write_seed_image(fh, "", "")
     disk = tmp_path / "disk.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "16M"], check=True)
-    return {"iso": str(iso), "disk": str(disk), "notiso": str(disk)}
+    missing = tmp_path / "nonexistent.iso"
+    return {"iso": str(iso), "disk": str(disk), "notiso": str(disk), "missing": str(missing)}
 
 
 REFUSED: list[tuple[dict[str, object], str]] = [
@@ -50,7 +55,10 @@ REFUSED: list[tuple[dict[str, object], str]] = [
     ({"iso": "{iso}", "disk_size_bytes": 4096}, "--disk-size must be at least 1M"),
     ({"iso": "{iso}", "disk_size_bytes": 2**30, "graphics": "none"}, "needs a screen"),
     ({"iso": "{notiso}", "disk_size_bytes": 2**30}, "is not an ISO 9660 CD image"),
-    ({"iso": "/nonexistent.iso", "disk_size_bytes": 2**30}, "is not a file"),
+    ({"iso": "{missing}", "disk_size_bytes": 2**30}, "is not a file"),
+    ({"iso": "/nonexistent.iso", "disk_size_bytes": 2**30}, "outside every storage pool"),
+    ({"import_disk": "/etc/shadow"}, "--import-disk '/etc/shadow' is outside every storage pool"),
+    ({"image": "/etc/shadow", "full_copy": True}, "--image '/etc/shadow' is outside every"),
     ({"image": "{disk}", "ssh_keys": ["id_rsa contents"]}, "not look like an SSH public key"),
     ({"image": "{disk}", "ssh_keys": [KEY, "-----BEGIN RSA PRIVATE KEY-----"]}, "private key"),
     ({"image": "{disk}", "user_data": "x" * 2**20}, "--user-data is 1 MiB or larger"),

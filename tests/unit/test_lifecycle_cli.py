@@ -30,7 +30,7 @@ def test_resume_of_a_running_vm_is_one_sentence(tmp_path: Path) -> None:
 
 
 def test_reboot_and_reset(tmp_path: Path) -> None:
-    assert run(tmp_path, "reboot", "test").strip() == "VM test is rebooting"
+    assert run(tmp_path, "reboot", "test", "--timeout", "30").strip() == "VM test rebooted"
     assert run(tmp_path, "reboot", "test", "--force").strip() == "VM test reset"
 
 

@@ -64,7 +64,7 @@ def test_disk_add_refusals(engine: Engine, vm: str, tmp_path: Path) -> None:
         engine.add_disk(DiskAdd(name=vm, path=str(extra), target="hda"))
     with pytest.raises(Conflict, match="already has a disk vda"):
         engine.add_disk(DiskAdd(name=vm, path=str(extra), target="vda"))
-    with pytest.raises(InvalidInput, match="does not exist"):
+    with pytest.raises(NotFound, match="does not exist"):
         engine.add_disk(DiskAdd(name=vm, path=str(tmp_path / "nope.qcow2")))
     used = engine.list_disks(vm)[0].path
     with pytest.raises(Conflict, match="already uses"):

@@ -165,7 +165,9 @@ def test_what_recovery_cannot_remove_is_reported_not_raised(
     # The test driver makes no files, so virtdeck refuses to delete one there.
     [recovered] = engine.recover_interrupted()
     assert "removed the definition of VM stuck" in recovered.error
-    assert f"kept {leftover} (cannot delete a disk on test:///default" in recovered.error
+    assert f"kept {leftover} (cannot remove it: cannot delete a disk on test:///default" in (
+        recovered.error
+    )
     assert leftover.exists()
 
 
@@ -178,7 +180,8 @@ def test_an_orphan_on_a_vm_another_command_holds_waits_for_it(engine: Engine, di
             "-c",
             "import sys, time; from pathlib import Path\n"
             "from virtdeck.engine.locks import vm_lock\n"
-            f"with vm_lock(Path({str(engine.settings.data_dir / 'locks')!r}), 'busy', 'edit'):\n"
+            f"with vm_lock(Path({str(engine.settings.data_dir / 'locks')!r}), "
+            f"{engine.host.uri!r}, 'busy', 'edit'):\n"
             "    print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

@@ -120,11 +120,11 @@ def test_hostnames_refused(name: str) -> None:
         seed.check_hostname(name, given=False)
 
 
-def test_write_seed_is_world_readable_and_never_overwrites(tmp_path: Path) -> None:
+def test_write_seed_is_private_and_never_overwrites(tmp_path: Path) -> None:
     host = Host("qemu:///system")  # local; write_seed needs no connection
     path = tmp_path / "vm-seed.iso"
     seed.write_seed(host, path, "instance-id: a\n", "")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
     before = path.read_bytes()
     with pytest.raises(Conflict, match="already exists"):
         seed.write_seed(host, path, "instance-id: b\n", "")

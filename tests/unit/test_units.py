@@ -138,7 +138,8 @@ def test_to_kib_never_shrinks_a_size() -> None:
         (3 * GIB // 2, "1.5 GiB"),
         (10 * GIB, "10 GiB"),
         (TIB, "1 TiB"),
-        (2048 * TIB, "2048 TiB"),
+        (2048 * TIB, "2 PiB"),
+        (2**63 - 1, "8 EiB"),
     ],
 )
 def test_format_size(size_bytes: int, text: str) -> None:

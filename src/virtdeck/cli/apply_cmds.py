@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from virtdeck.engine.schemas import ApplyResult
+from virtdeck.engine.schemas import SPEC_MAX_BYTES, ApplyResult
 from virtdeck.engine.spec_plan import load_spec
 from virtdeck.errors import InvalidInput
 
@@ -30,11 +29,17 @@ _HOW = {
 
 
 def _read(file: str) -> tuple[str, str]:
+    """The spec's text, read no further than one byte past the limit.
+
+    load_spec refuses a longer one; reading all of a 10 GB file (or an
+    endless stdin) first would exhaust memory before that.
+    """
     if file == "-":
-        return sys.stdin.read(), "the spec on stdin"
+        return sys.stdin.read(SPEC_MAX_BYTES + 1), "the spec on stdin"
     path = Path(file)
     try:
-        return path.read_text(encoding="utf-8"), file
+        with path.open(encoding="utf-8") as fh:
+            return fh.read(SPEC_MAX_BYTES + 1), file
     except FileNotFoundError:
         raise InvalidInput(
             f"spec file {file} does not exist; give the path of a YAML spec"
@@ -60,9 +65,9 @@ def _print(result: ApplyResult) -> None:
         widths = [max(len(r[i]) for r in rows) for i in range(2)]
         for key, change, how in rows:
             line = f"  {key.ljust(widths[0])}  {change.ljust(widths[1])}  {how}"
-            console.print(escape(line.rstrip()))
+            console.print(line.rstrip())
     for note in result.notes:
-        console.print(f"note: {escape(note)}")
+        console.print(f"note: {note}")
     if result.dry_run:
         if result.steps:
             console.print("dry run: nothing was changed")

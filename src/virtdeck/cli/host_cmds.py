@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from .context import console, engine
+from .options import JsonOpt
 
 app = typer.Typer(help="Check and inspect the hypervisor host.", no_args_is_help=True)
 
@@ -17,7 +18,7 @@ _STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red"}
 @app.command("check")
 def check(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
     refresh: Annotated[
         bool, typer.Option("--refresh", help="Probe KVM again, ignoring the cached result.")
     ] = False,
@@ -29,9 +30,12 @@ def check(
     else:
         width = max(len(f.name) for f in report.findings)
         for f in report.findings:
-            status = f"[{_STYLE[f.status]}]{f.status:<4}[/]"
-            console.print(f"{status}  {f.name:<{width}}  {escape(f.summary)}", soft_wrap=True)
+            line = Text.assemble(
+                (f"{f.status:<4}", _STYLE[f.status]), f"  {f.name:<{width}}  {f.summary}"
+            )
+            console.print(line, soft_wrap=True)
             if f.fix and f.status != "ok":
-                console.print(f"      {'':<{width}}  [dim]fix: {escape(f.fix)}[/]", soft_wrap=True)
+                fix = Text.assemble(f"      {'':<{width}}  ", (f"fix: {f.fix}", "dim"))
+                console.print(fix, soft_wrap=True)
     if report.failed:
         raise typer.Exit(1)

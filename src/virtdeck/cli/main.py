@@ -2,7 +2,14 @@
 
 Commands only translate: parse options, make one engine call, print. Errors
 are printed as one sentence with a non-zero exit; ``--debug`` adds the
-traceback.
+traceback. After ``--json`` an error is one JSON object on stderr instead:
+``{"error": {"code": "not_found", "message": "...", "exit_code": 2}}``.
+
+Exit codes: 0 success; each VirtdeckError class has its own (NotFound 2,
+Conflict 3, InvalidInput 4, ... Timeout 8, see errors.py); a command line
+that cannot be understood (unknown option, missing argument, a number out of
+range) is 64, EX_USAGE of sysexits.h, so that it is never mistaken for
+NotFound; Ctrl-C is 130.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 import traceback
-from typing import Annotated
+from typing import IO, Annotated, Any, Protocol, cast
 
 import typer
 
@@ -30,7 +37,7 @@ from . import (
     vm_live_cmds,
     vm_snapshot_cmds,
 )
-from .context import AppState, err_console
+from .context import AppState, err_console, print_error
 
 app = typer.Typer(
     name="virtdeck",
@@ -61,6 +68,29 @@ app.add_typer(vm_cmds.app, name="vm")
 app.registered_commands.extend(apply_cmds.app.registered_commands)
 
 _debug = False
+# The state of the command being run: run() reads its --json flag.
+_state: AppState | None = None
+
+EX_USAGE = 64  # sysexits.h: the command was used incorrectly
+
+
+class _ClickError(Protocol):
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+    def show(self, file: IO[Any] | None = None) -> None: ...
+
+
+def _click_class(name: str) -> type[Exception]:
+    # Click's exceptions, wherever this Typer keeps Click (vendored inside
+    # Typer in recent releases, the click package in older ones): the bases
+    # of typer.BadParameter.
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == name)
+
+
+_ClickException = _click_class("ClickException")
+_UsageError = _click_class("UsageError")
 
 
 def _version(value: bool) -> None:
@@ -101,24 +131,60 @@ def main(
         ),
     ] = False,
 ) -> None:
-    global _debug
+    global _debug, _state
     _debug = debug
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    ctx.obj = AppState(uri=connect, domain_type=domain_type)
+    ctx.obj = _state = AppState(uri=connect, domain_type=domain_type)
     ctx.call_on_close(ctx.obj.close)
+
+
+def _json_errors() -> bool:
+    return _state is not None and _state.json_errors
+
+
+def _usage_error(exc: _ClickError) -> int:
+    """Click's report of a command line it cannot use, as Click prints it; exit 64."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # A group without its command: Typer has printed the help already
+        # (when Rich formats it); plain Click keeps it in the message.
+        text = exc.format_message()
+        if text.strip():
+            print(text)
+        return EX_USAGE
+    if _json_errors():
+        print_error(exc.format_message(), "usage", EX_USAGE, as_json=True)
+    else:
+        exc.show()
+    return EX_USAGE
 
 
 def run() -> None:
     """Console-script entry point."""
     try:
-        # Standalone mode: Typer reports usage errors itself and exits.
-        app()
+        # Not standalone: usage errors come here, to exit 64 rather than
+        # Click's 2 (which is NotFound's); --help and typer.Exit return a code.
+        code = app(standalone_mode=False)
     except VirtdeckError as exc:
         if _debug:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        print_error(exc.message, exc.code, exc.exit_code, as_json=_json_errors())
         sys.exit(exc.exit_code)
+    except _UsageError as exc:
+        sys.exit(_usage_error(cast(_ClickError, exc)))
+    except _ClickException as exc:
+        click_error = cast(_ClickError, exc)
+        if _json_errors():
+            message = click_error.format_message()
+            print_error(message, "error", click_error.exit_code, as_json=True)
+        else:
+            click_error.show()
+        sys.exit(click_error.exit_code)
+    except typer.Abort:
+        # A prompt got end of input (Click's "Aborted!").
+        err_console.print("aborted")
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

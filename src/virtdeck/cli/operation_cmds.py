@@ -6,12 +6,12 @@ import json
 from typing import Annotated
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from virtdeck.engine.schemas import OperationInfo
 
-from .context import console, engine
-from .options import JsonOpt
+from .context import console, engine, print_fields
+from .options import ID_MAX, JsonOpt
 
 app = typer.Typer(
     help="Long operations (create, clone, snapshot): progress and outcome.",
@@ -35,7 +35,7 @@ def _took(op: OperationInfo) -> str:
 def list_operations(
     ctx: typer.Context,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")
+        int, typer.Option("--limit", "-n", min=1, max=10000, help="How many, newest first.")
     ] = 20,
     as_json: JsonOpt = False,
 ) -> None:
@@ -47,24 +47,27 @@ def list_operations(
     if not ops:
         console.print("no operations yet")
         return
-    console.print(
-        "[bold]ID    KIND             TARGET           STATE        STARTED              TOOK[/]"
-    )
+    header = "ID    KIND             TARGET           STATE        STARTED              TOOK"
+    console.print(Text(header, style="bold"))
     for op in ops:
-        state = f"[{_STYLE[op.state]}]{op.state:<12}[/]"
-        console.print(
-            f"{op.id:<5} {escape(op.kind):<16} {escape(op.target):<16} {state} "
-            f"{_when(op)}  {_took(op)}"
+        line = Text.assemble(
+            f"{op.id:<5} {op.kind:<16} {op.target:<16} ",
+            (f"{op.state:<12}", _STYLE[op.state]),
+            f" {_when(op)}  {_took(op)}",
         )
+        console.print(line, soft_wrap=True)
         detail = op.error or (f"{op.step} ({op.progress}%)" if op.state == "running" else "")
         if detail:
-            console.print(f"      [dim]{escape(detail)}[/]", soft_wrap=True)
+            console.print(Text.assemble("      ", (detail, "dim")), soft_wrap=True)
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    op_id: Annotated[int, typer.Argument(metavar="ID", help="Its number in 'operation list'.")],
+    op_id: Annotated[
+        int,
+        typer.Argument(metavar="ID", min=1, max=ID_MAX, help="Its number in 'operation list'."),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """One operation in full."""
@@ -83,5 +86,4 @@ def show(
         ("Error", op.error or "-"),
         ("Pending", ", ".join(op.pending) or "-"),
     ]
-    for label, value in rows:
-        console.print(f"[bold]{label:<8}[/] {escape(value)}", soft_wrap=True)
+    print_fields(rows)

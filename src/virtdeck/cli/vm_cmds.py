@@ -7,22 +7,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from virtdeck.engine.schemas import (
     USER_DATA_MAX_BYTES,
+    VCPUS_MAX,
     GraphicsKind,
     VmCreate,
     VmDetail,
     VmSummary,
 )
 from virtdeck.errors import InvalidInput
-from virtdeck.model import format_size
+from virtdeck.model import format_size, quote
 
-from .context import console, engine, progress
-from .options import JsonOpt, NameArg, size_option
+from .context import console, engine, print_fields, progress
+from .options import TIMEOUT_MAX, JsonOpt, NameArg, size_option
 
 app = typer.Typer(help="Create and manage virtual machines.", no_args_is_help=True)
 
@@ -86,7 +85,7 @@ def _print_detail(vm: VmDetail) -> None:
     ]
     for disk in vm.disks:
         owned = " (created by virtdeck)" if disk.created_by_virtdeck else ""
-        rows.append((f"Disk {disk.target}", f"{disk.path or '-'} [{disk.format}]{owned}"))
+        rows.append((f"Disk {disk.target}", f"{disk.path or '-'} [{disk.format or '-'}]{owned}"))
     for index, nic in enumerate(vm.nics):
         rows.append(
             (
@@ -97,12 +96,7 @@ def _print_detail(vm: VmDetail) -> None:
     for graphics in vm.graphics:
         rows.append(("Graphics", graphics))
     rows.append(("Serial log", vm.serial_log or "-"))
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column()
-    for key, value in rows:
-        table.add_row(key, escape(value))
-    console.print(table)
+    print_fields(rows)
 
 
 @app.command("show")
@@ -174,9 +168,12 @@ def create(
             "--user-data", metavar="FILE", help="cloud-init: user-data passed to the guest as is."
         ),
     ] = None,
-    cpus: Annotated[int, typer.Option("--cpus", help="vCPUs at boot.")] = 1,
+    cpus: Annotated[int, typer.Option("--cpus", min=1, max=VCPUS_MAX, help="vCPUs at boot.")] = 1,
     max_cpus: Annotated[
-        int | None, typer.Option("--max-cpus", help="vCPUs the VM can grow to while running.")
+        int | None,
+        typer.Option(
+            "--max-cpus", min=1, max=VCPUS_MAX, help="vCPUs the VM can grow to while running."
+        ),
     ] = None,
     memory: Annotated[str, typer.Option("--memory", help="Memory, e.g. 512M, 2G.")] = "512M",
     max_memory: Annotated[
@@ -206,7 +203,7 @@ def create(
     --hostname, --ssh-key and --user-data give it a cloud-init (NoCloud) seed CD.
     """
     if graphics not in ("vnc", "spice", "none"):
-        raise InvalidInput(f"--graphics must be vnc, spice or none, not {graphics!r}")
+        raise InvalidInput(f"--graphics must be vnc, spice or none, not {quote(graphics)}")
     networks: list[str] | None = None
     if network:
         networks = [] if network == ["none"] else network
@@ -286,7 +283,8 @@ def stop(
     ctx: typer.Context,
     name: NameArg,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for the guest.")
+        float,
+        typer.Option("--timeout", min=0, max=TIMEOUT_MAX, help="Seconds to wait for the guest."),
     ] = 60.0,
     force: Annotated[
         bool, typer.Option("--force", help="Power off at once (virsh destroy).")
@@ -325,7 +323,10 @@ def delete(
     for path in result.removed_disks:
         console.print(f"  removed disk {path}")
     for path in result.kept_disks:
-        console.print(f"  kept disk {path}")
+        why = result.kept_reasons.get(path)
+        console.print(f"  kept disk {path}" + (f": {why}" if why else ""))
+    for path in result.removed_logs:
+        console.print(f"  removed serial log {path}")
 
 
 app.command("undefine", hidden=True)(delete)
@@ -361,7 +362,12 @@ def log(
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", help="With --follow: give up after this many seconds."),
+        typer.Option(
+            "--timeout",
+            min=0,
+            max=TIMEOUT_MAX,
+            help="With --follow: give up after this many seconds.",
+        ),
     ] = None,
 ) -> None:
     """What the guest printed on its serial console since it last started."""

@@ -14,7 +14,7 @@ import typer
 
 from virtdeck.errors import Conflict, InvalidInput, VirtdeckError
 
-from .context import console, engine, err_console, print_diff
+from .context import console, engine, print_diff, print_error
 from .options import NameArg
 
 app = typer.Typer()
@@ -76,7 +76,7 @@ def edit(
                     raise
                 except VirtdeckError as exc:
                     # Keep what was typed: reopen the same file after a mistake.
-                    err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+                    print_error(exc.message, exc.code, exc.exit_code, as_json=False)
                     if not _ask_again():
                         raise typer.Exit(exc.exit_code) from exc
     if not result.changed:

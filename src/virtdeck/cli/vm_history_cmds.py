@@ -3,15 +3,62 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
+from rich.text import Text
 
 from .context import console, engine, print_diff
-from .options import JsonOpt, NameArg
+from .options import VERSION_MAX, JsonOpt, NameArg
+
+if TYPE_CHECKING:
+    from virtdeck.engine.schemas import HistoryEntry, VmHistory
 
 app = typer.Typer()
+
+UuidOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--uuid",
+        metavar="UUID",
+        help="The VM, when several have had NAME: its UUID, or the first 8 or more hex digits.",
+    ),
+]
+
+
+def _when(entry_time: datetime) -> str:
+    return entry_time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _heading(vm: VmHistory) -> Text:
+    """``uuid U  exists now  named N since T``: which VM, where it is, when it had the name."""
+    if vm.current:
+        where, style = "exists now", "green"
+    elif vm.exists:
+        where, style = f"exists now as {vm.current_name}", "green"
+    elif vm.deleted_at is not None:
+        where, style = f"deleted {_when(vm.deleted_at)}", "red"
+    else:
+        where, style = "gone (undefined outside virtdeck)", "red"
+    span = (
+        f"named {vm.name} since {_when(vm.first_seen)}"
+        if vm.current
+        else f"named {vm.name} from {_when(vm.first_seen)} until {_when(vm.last_seen)}"
+    )
+    return Text.assemble((f"uuid {vm.uuid}", "bold"), "  ", (where, style), "  ", span)
+
+
+def _version_line(entry: HistoryEntry, name: str) -> Text:
+    line = Text.assemble(
+        (f"version {entry.version}", "bold"),
+        f"  {_when(entry.created_at)}  {entry.action}",
+    )
+    if entry.name != name:
+        line.append(f"  (named {entry.name})")
+    if entry.deleted:
+        line.append("  (VM deleted)", style="red")
+    return line
 
 
 @app.command("history")
@@ -20,25 +67,29 @@ def history(
     name: NameArg,
     diff: Annotated[bool, typer.Option("--diff/--no-diff", help="Show each change.")] = True,
     show: Annotated[
-        int | None, typer.Option("--show", metavar="N", help="Print version N's XML.")
+        int | None,
+        typer.Option("--show", metavar="N", min=1, max=VERSION_MAX, help="Print version N's XML."),
     ] = None,
+    uuid: UuidOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every earlier definition of a VM, with what changed (also of deleted VMs)."""
+    """Every VM that has had NAME, each with its earlier definitions (also deleted VMs)."""
     eng = engine(ctx)
     if show is not None:
-        print(eng.vm_history_xml(name, show), end="")
+        print(eng.vm_history_xml(name, show, uuid), end="")
         return
-    entries = eng.vm_history(name)
+    vms = eng.vm_histories(name, uuid)
     if as_json:
-        print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+        print(json.dumps([vm.model_dump(mode="json") for vm in vms], indent=2))
         return
-    for entry in entries:
-        when = entry.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        gone = "  [red](VM deleted)[/]" if entry.deleted else ""
-        console.print(f"[bold]version {entry.version}[/]  {when}  {escape(entry.action)}{gone}")
-        if diff and entry.diff:
-            print_diff(entry.diff)
+    for index, vm in enumerate(vms):
+        if index:
+            console.print()
+        console.print(_heading(vm), soft_wrap=True)
+        for entry in vm.versions:
+            console.print(_version_line(entry, name), soft_wrap=True)
+            if diff and entry.diff:
+                print_diff(entry.diff)
 
 
 @app.command("restore")
@@ -50,20 +101,28 @@ def restore(
         typer.Option(
             "--version",
             metavar="N",
+            min=1,
+            max=VERSION_MAX,
             help="Version to bring back (default: the one before the last change, "
             "or the last one of a deleted VM).",
         ),
     ] = None,
+    uuid: UuidOpt = None,
 ) -> None:
     """Bring a deleted or changed VM's definition back from its history."""
-    result = engine(ctx).vm_restore(name, version)
+    result = engine(ctx).vm_restore(name, version, uuid)
     what = "restored deleted VM" if result.was_deleted else "restored"
-    console.print(f"VM {name}: {what} from version {result.version}")
+    console.print(Text(f"VM {result.name}: {what} from version {result.version}"))
+    console.print(Text(f"  uuid {result.uuid}"))
     if result.running:
-        console.print("  it is running: the restored definition applies from its next start")
+        console.print(Text("  it is running: the restored definition applies from its next start"))
+    for note in result.notes:
+        console.print(Text(f"  note: {note}"))
     for path in result.disks_present:
-        console.print(f"  disk present: {escape(path)}")
+        console.print(Text(f"  disk present: {path}"))
     for path in result.disks_missing:
         console.print(
-            f"  [yellow]disk gone:[/] {escape(path)} (recreate or remove it before start)"
+            Text.assemble(
+                ("  disk gone:", "yellow"), f" {path} (recreate or remove it before start)"
+            )
         )

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from virtdeck.engine.schemas import VmEvent
 from virtdeck.errors import InvalidInput
+from virtdeck.model import quote
 
 from .context import console, engine, err_console, progress
-from .options import JsonOpt, NameArg
+from .options import TIMEOUT_MAX, JsonLinesOpt, JsonOpt, NameArg
 
 app = typer.Typer()
 
@@ -25,10 +25,20 @@ def reboot(
     force: Annotated[
         bool, typer.Option("--force", help="Reset at once, like pressing reset (virsh reset).")
     ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=1,
+            max=86400,
+            metavar="SECONDS",
+            help="How long the guest may take to shut down.",
+        ),
+    ] = 60.0,
 ) -> None:
-    """Reboot a VM by ACPI: the guest restarts itself (virsh reboot)."""
-    engine(ctx).reboot_vm(name, force=force)
-    console.print(f"VM {name} {'reset' if force else 'is rebooting'}")
+    """Reboot a VM: a clean ACPI shutdown, then a start (virsh reboot)."""
+    engine(ctx).reboot_vm(name, force=force, timeout=timeout)
+    console.print(f"VM {name} {'reset' if force else 'rebooted'}")
 
 
 @app.command("reset", hidden=True)
@@ -66,7 +76,7 @@ def autostart(
     """Start the VM when libvirtd starts, or not (virsh autostart [--disable])."""
     value = setting.lower()
     if value not in ("on", "off", "yes", "no", "true", "false"):
-        raise InvalidInput(f"autostart takes on or off, not {setting!r}")
+        raise InvalidInput(f"autostart takes on or off, not {quote(setting)}")
     vm = engine(ctx).set_autostart(name, value in ("on", "yes", "true"))
     console.print(f"VM {vm.name}: autostart {'on' if vm.autostart else 'off'}")
 
@@ -104,7 +114,7 @@ def clone(
     console.print(f"Cloned VM {source} to {vm.name} ({vm.state})")
     for disk in vm.disks:
         if disk.created_by_virtdeck:
-            console.print(f"  disk {disk.target}  {escape(disk.path or '-')}")
+            console.print(f"  disk {disk.target}  {disk.path or '-'}")
     for index, nic in enumerate(vm.nics):
         console.print(f"  NIC {index}   {nic.mac}")
 
@@ -122,9 +132,15 @@ def events(
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option("--timeout", metavar="S", help="Stop after S seconds (default: Ctrl-C)."),
+        typer.Option(
+            "--timeout",
+            metavar="S",
+            min=0,
+            max=TIMEOUT_MAX,
+            help="Stop after S seconds (default: Ctrl-C).",
+        ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    as_json: JsonLinesOpt = False,
 ) -> None:
     """Print libvirt lifecycle events as they happen (virsh event --all --loop)."""
     feed = engine(ctx).events(name, timeout)

@@ -10,13 +10,12 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from virtdeck.engine.schemas import DeviceChange, DiskAdd, LiveChange, NicAdd
+from virtdeck.engine.schemas import VCPUS_MAX, DeviceChange, DiskAdd, LiveChange, NicAdd
 from virtdeck.engine.spec_plan import dump_spec
 from virtdeck.model import format_size
 
-from .context import console, engine
+from .context import console, engine, print_columns
 from .options import JsonOpt, NameArg, size_option
 
 app = typer.Typer()
@@ -32,7 +31,9 @@ ConfigOpt = Annotated[
     bool, typer.Option("--config", help="Change the definition, used from the next start.")
 ]
 SizeArg = Annotated[str, typer.Argument(metavar="SIZE", help="Size, e.g. 512M or 2G.")]
-CountArg = Annotated[int, typer.Argument(metavar="N", help="Number of vCPUs.")]
+CountArg = Annotated[
+    int, typer.Argument(metavar="N", min=1, max=VCPUS_MAX, help="Number of vCPUs.")
+]
 
 
 def _where(live: bool, config: bool) -> str:
@@ -56,7 +57,7 @@ def _print_change(change: LiveChange, as_json: bool) -> None:
     label, value = labels[change.setting]
     console.print(f"VM {change.name}: {label} {value} {_where(change.live, change.config)}")
     for note in change.notes:
-        console.print(f"  {escape(note)}")
+        console.print(f"  {note}")
 
 
 @app.command("set-cpus")
@@ -124,14 +125,12 @@ def _print_device(change: DeviceChange, as_json: bool) -> None:
         ("kept", change.kept_file),
     ):
         if path:
-            console.print(f"  {label} {escape(path)}")
+            why = change.kept_reason if label == "kept" and change.kept_reason else None
+            console.print(f"  {label} {path}" + (f": {why}" if why else ""))
 
 
 def _table(rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for index, row in enumerate(rows):
-        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        console.print(f"[bold]{escape(line)}[/]" if index == 0 else escape(line))
+    print_columns(rows)
 
 
 def _in(live: bool, config: bool) -> str:

@@ -6,12 +6,10 @@ import json
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from virtdeck.engine.schemas import SnapshotInfo
 
-from .context import console, engine, progress
+from .context import console, engine, print_columns, progress
 from .options import JsonOpt, NameArg
 
 app = typer.Typer()
@@ -55,9 +53,9 @@ def create(
     if as_json:
         print(snap.model_dump_json(indent=2))
         return
-    console.print(f"Created snapshot {escape(snap.name)} of VM {name} ({_KIND_WORDS[snap.kind]})")
+    console.print(f"Created snapshot {snap.name} of VM {name} ({_KIND_WORDS[snap.kind]})")
     for path in snap.overlays:
-        console.print(f"  new overlay {escape(path)} now takes the writes")
+        console.print(f"  new overlay {path} now takes the writes")
 
 
 def _when(snap: SnapshotInfo) -> str:
@@ -74,21 +72,21 @@ def list_(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     if not snaps:
         console.print(f"VM {name} has no snapshots")
         return
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("NAME", "CREATED", "VM STATE", "CONTENTS", "PARENT", "DESCRIPTION"):
-        table.add_column(column)
+    rows = [("NAME", "CREATED", "VM STATE", "CONTENTS", "PARENT", "DESCRIPTION")]
     for snap in snaps:
         mark = " *" if snap.current else ""
         kind = _KIND_WORDS[snap.kind] + ("" if snap.revertible else ", no revert")
-        table.add_row(
-            escape(snap.name) + mark,
-            _when(snap),
-            snap.vm_state,
-            kind,
-            escape(snap.parent or "-"),
-            escape(snap.description) or "-",
+        rows.append(
+            (
+                snap.name + mark,
+                _when(snap),
+                snap.vm_state,
+                kind,
+                snap.parent or "-",
+                snap.description or "-",
+            )
         )
-    console.print(table)
+    print_columns(rows)
     if any(s.current for s in snaps):
         console.print("* the current snapshot (the one the VM last came from)")
 
@@ -98,7 +96,7 @@ def revert(ctx: typer.Context, name: NameArg, snapshot: SnapArg) -> None:
     """Bring the VM back to a snapshot (virsh snapshot-revert): memory, disks, state."""
     with progress(ctx) as eng:
         result = eng.revert_snapshot(name, snapshot)
-    console.print(f"VM {name} reverted to snapshot {escape(snapshot)}; it is {result.state}")
+    console.print(f"VM {name} reverted to snapshot {snapshot}; it is {result.state}")
 
 
 @snap_app.command("delete")
@@ -116,9 +114,9 @@ def delete(
 ) -> None:
     """Delete a snapshot; the VM as it is now stays untouched (virsh snapshot-delete)."""
     result = engine(ctx).delete_snapshot(name, snapshot, metadata_only=metadata_only)
-    console.print(f"Deleted snapshot {escape(snapshot)} of VM {name}")
+    console.print(f"Deleted snapshot {snapshot} of VM {name}")
     for path in result.removed_files:
-        console.print(f"  merged and removed {escape(path)}")
+        console.print(f"  merged and removed {path}")
 
 
 @snap_app.command("info", hidden=True)

@@ -11,7 +11,7 @@ import uuid as uuidlib
 from pathlib import Path
 
 from virtdeck.errors import Conflict, InvalidInput
-from virtdeck.host import domains, storage
+from virtdeck.host import disk_users, domains, images, networks, places, storage
 from virtdeck.model import InvalidName, NewDomain, build_domain, check_name
 
 from . import create_plan, limits
@@ -33,6 +33,16 @@ class CreateMixin(VmMixin, OperationsMixin):
         except InvalidName as exc:
             raise InvalidInput(str(exc)) from exc
         create_plan.check_request(req)
+        # Before anything reads the files or is made: a path outside the
+        # pools is refused unread.
+        for option, given in (
+            ("--iso", req.iso),
+            ("--import-disk", req.import_disk),
+            ("--image", req.image),
+        ):
+            if given:
+                self.check_place(Path(given), option)
+        create_plan.check_files(req)
         with self.lock(req.name, "create"):
             if domains.exists(self.host, req.name):
                 raise Conflict(
@@ -50,6 +60,7 @@ class CreateMixin(VmMixin, OperationsMixin):
         limits.check_memory(self.host, req.max_memory_bytes or req.memory_bytes, memory_option)
         cpus_option = "--max-cpus" if req.max_cpus else "--cpus"
         limits.check_vcpus(self.host, req.max_cpus or req.cpus, accel.domain_type, cpus_option)
+        self._check_references(req)
         created: list[Path] = []
 
         def claimed(path: Path) -> None:
@@ -72,6 +83,8 @@ class CreateMixin(VmMixin, OperationsMixin):
             claimed,
             # A full copy is the long part: 10% to 80% of the whole.
             progress=lambda pct: run.step(_disk_step(req), 10 + pct * 70 // 100),
+            check_place=self.check_place,
+            limits=images.ImageLimits(max_virtual_bytes=self.settings.max_image_bytes),
         )
         networks = req.networks if req.networks is not None else self._default_networks()
         log_path = self.settings.serial_log_dir / f"{req.name}-serial0.log"
@@ -110,6 +123,33 @@ class CreateMixin(VmMixin, OperationsMixin):
             run.step("starting the VM", 90)
             domains.start(self.host, req.name)
         run.release()
+
+    def _check_references(self, req: VmCreate) -> None:
+        """Everything the new VM refers to exists and may be used, before anything is made.
+
+        A VM whose network is a typo would be defined and fail only at its
+        first start; one whose disk another VM uses would corrupt it.
+        """
+        for network in req.networks or []:
+            networks.check_network(self.host, network, must_be_active=req.start)
+        if req.import_disk:
+            disk_users.refuse_if_used(
+                self.host,
+                self.check_place(Path(req.import_disk), "--import-disk"),
+                "--import-disk",
+                "give the new VM its own disk: --image FILE makes a linked clone "
+                "that leaves FILE as it is",
+            )
+        if req.image and not req.full_copy:
+            disk_users.refuse_if_written(
+                self.host,
+                self.check_place(Path(req.image), "--image"),
+                "--image",
+                "stop that VM and 'virtdeck vm clone' it, or give --full-copy",
+            )
+        size = req.disk_size_bytes
+        if size is not None and (req.iso or req.image):
+            places.check_fits(self.host, self.settings.pool, size, "--disk-size")
 
     def _default_networks(self) -> list[str]:
         def has_default(conn: object) -> bool:

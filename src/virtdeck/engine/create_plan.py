@@ -20,9 +20,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from virtdeck.errors import InvalidInput
-from virtdeck.host import seed, storage
+from virtdeck.host import images, seed, storage
 from virtdeck.host.connection import Host
-from virtdeck.model import NewDisk
+from virtdeck.model import NewDisk, disk_file_name
 
 from . import limits
 from .schemas import USER_DATA_MAX_BYTES, VmCreate
@@ -31,7 +31,11 @@ MIN_DISK_BYTES = 2**20
 
 
 def check_request(req: VmCreate) -> None:
-    """InvalidInput for options that contradict each other or cannot work."""
+    """InvalidInput for options that contradict each other or cannot work.
+
+    Reads no file: the paths are checked against the allowed places after
+    this, and only then is the CD's header read (``check_files``).
+    """
     _check_counts(req)
     given = [opt for opt, value in _sources(req) if value]
     if len(given) != 1:
@@ -47,13 +51,11 @@ def check_request(req: VmCreate) -> None:
     if req.full_copy and not req.image:
         raise InvalidInput("--full-copy only applies to --image")
     _check_disk_size(req)
-    if req.iso:
-        if req.graphics == "none":
-            raise InvalidInput(
-                "an installer from --iso needs a screen, so --graphics none is refused; "
-                "keep the default vnc (on 127.0.0.1) or give --graphics spice"
-            )
-        seed.check_cd_image(Path(req.iso))
+    if req.iso and req.graphics == "none":
+        raise InvalidInput(
+            "an installer from --iso needs a screen, so --graphics none is refused; "
+            "keep the default vnc (on 127.0.0.1) or give --graphics spice"
+        )
     for text in req.ssh_keys:
         seed.public_keys(text)
     if req.user_data is not None and len(req.user_data.encode()) >= USER_DATA_MAX_BYTES:
@@ -62,6 +64,12 @@ def check_request(req: VmCreate) -> None:
         seed.check_hostname(req.hostname)
     elif req.wants_seed:
         seed.check_hostname(req.name, given=False)
+
+
+def check_files(req: VmCreate) -> None:
+    """What the request's files must be, once they are known to lie in allowed places."""
+    if req.iso:
+        seed.check_cd_image(Path(req.iso))
 
 
 def _check_counts(req: VmCreate) -> None:
@@ -118,36 +126,50 @@ def make_disks(
     vm_uuid: str,
     claimed: storage.Claimed,
     progress: storage.Progress | None = None,
+    *,
+    check_place: images.PlaceCheck,
+    limits: images.ImageLimits,
 ) -> list[NewDisk]:
     """Make the VM's files and describe its disks.
 
-    Each file is passed to ``claimed`` the moment it exists, before it is
-    filled, so whoever undoes a failed or interrupted create knows it.
+    An image the user names (``--import-disk``, ``--image``) is inspected
+    first (``images.inspect``: where it lies, its format from its header, its
+    backing chain); nothing is made for one that is refused. Each file is
+    passed to ``claimed`` the moment it exists, before it is filled, so
+    whoever undoes a failed or interrupted create knows it.
     """
     if req.import_disk:
-        path = Path(req.import_disk).resolve()
-        vda = NewDisk(path=str(path), format=str(storage.image_info(path)["format"]))
+        # VmCreate has no format option: the header decides (a format given
+        # later becomes ``declared``).
+        disk = images.inspect(
+            Path(req.import_disk),
+            check_place=check_place,
+            limits=limits,
+            what="--import-disk",
+        )
+        vda = NewDisk(path=str(disk.path), format=disk.format)
     else:
         assert pool_dir is not None
-        path = pool_dir / f"{req.name}-vda.qcow2"
+        path = pool_dir / disk_file_name(req.name, vm_uuid, "vda", "qcow2")
         if req.iso:
             assert req.disk_size_bytes is not None
             storage.create_empty(host, path, req.disk_size_bytes, claimed=claimed)
-        elif req.full_copy:
-            assert req.image is not None
-            storage.copy_image(
-                host, Path(req.image).resolve(), path, claimed=claimed, progress=progress
-            )
         else:
             assert req.image is not None
-            storage.create_overlay(
-                host, Path(req.image).resolve(), path, req.disk_size_bytes, claimed=claimed
+            # Said first: no use judging a base that cannot be used on this host.
+            storage.require_local(host, "create a disk")
+            base = images.inspect(
+                Path(req.image), check_place=check_place, limits=limits, what="--image"
             )
+            if req.full_copy:
+                storage.copy_image(host, base, path, claimed=claimed, progress=progress)
+            else:
+                storage.create_overlay(host, base, path, req.disk_size_bytes, claimed=claimed)
         vda = NewDisk(path=str(path), format="qcow2")
     seed_path = None
     if req.wants_seed:
         assert pool_dir is not None
-        seed_path = pool_dir / f"{req.name}-seed.iso"
+        seed_path = pool_dir / disk_file_name(req.name, vm_uuid, "seed", "iso")
         meta, user = seed_files(req, f"iid-{vm_uuid}")
         seed.write_seed(host, seed_path, meta, user, claimed=claimed)
     return disk_layout(req, vda, seed_path)

@@ -13,7 +13,7 @@ import difflib
 from virtdeck.errors import Conflict, InvalidInput
 from virtdeck.model import Domain, XmlError
 
-from .base import EngineBase
+from .base import EngineBase, canonical_uuid
 from .digest import xml_digest
 from .schemas import EditResult, EditSession
 
@@ -31,10 +31,14 @@ class EditMixin(EngineBase):
         except XmlError as exc:
             raise InvalidInput(f"the edited XML is not valid: {exc}") from exc
         if edited.name != session.name:
+            change = (
+                "removes <name>" if edited.name is None else f"changes the name to {edited.name!r}"
+            )
             raise InvalidInput(
-                f"the edit changes the name to {edited.name!r}; rename with "
+                f"the edit {change}; a VM keeps its name in an edit: rename with "
                 f"'virtdeck vm rename {session.name} NEW' instead"
             )
+        edited_uuid = canonical_uuid(edited.uuid)
         with self.lock(session.name, "edit"):
             dom, _model = self.model(session.name)
             current = self.inactive_xml(dom)
@@ -43,9 +47,16 @@ class EditMixin(EngineBase):
                     f"VM {session.name} was changed by someone else while you edited it; "
                     "run the edit again to start from the new definition"
                 )
-            if edited.uuid is not None and edited.uuid != dom.UUIDString():
+            uuid = dom.UUIDString()
+            if edited_uuid is None:
                 raise InvalidInput(
-                    "the edit changes the UUID; a VM keeps its UUID (clone it for a new one)"
+                    f"the edit removes <uuid>; VM {session.name} keeps its UUID: put back "
+                    f"<uuid>{uuid}</uuid> (clone it for a new one)"
+                )
+            if edited_uuid != uuid:
+                raise InvalidInput(
+                    f"the edit changes the UUID to {edited_uuid}; VM {session.name} keeps its "
+                    f"UUID {uuid} (clone it for a new one)"
                 )
             if new_xml.strip() == current.strip():
                 return EditResult(name=session.name, changed=False, diff="")

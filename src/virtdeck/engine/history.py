@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, Integer, String, Text, select
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, func, select
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -21,6 +21,10 @@ from .digest import xml_digest
 
 class DomainVersion(Base):
     __tablename__ = "domain_versions"
+    # Which VMs (UUIDs) have had a name on a host (migration 0003).
+    __table_args__ = (
+        Index("ix_domain_versions_host_name_uuid", "host_uri", "domain_name", "domain_uuid"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     host_uri: Mapped[str] = mapped_column(String(512), index=True)
@@ -44,6 +48,11 @@ class Version:
     created_at: datetime
     uuid: str
     name: str
+
+
+def _utc(when: datetime) -> datetime:
+    # SQLite hands back the stored UTC time without its zone.
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 class HistoryStore:
@@ -99,23 +108,28 @@ class HistoryStore:
             )
             return number
 
-    def versions(self, uri: str, name: str) -> list[Version]:
-        """Versions of the newest VM called ``name`` on this host (also a deleted one)."""
+    def uuids_named(self, uri: str, name: str) -> list[str]:
+        """Every VM (by UUID) that has had ``name`` on this host, most recent first.
+
+        A name is not an identity: a VM deleted and another created with its
+        name are two VMs, and a renamed VM had both names.
+        """
         with Session(self._engine) as session:
-            newest = session.scalars(
-                select(DomainVersion)
+            newest = func.max(DomainVersion.id)
+            rows = session.execute(
+                select(DomainVersion.domain_uuid, newest)
                 .where(DomainVersion.host_uri == uri, DomainVersion.domain_name == name)
-                .order_by(DomainVersion.created_at.desc(), DomainVersion.id.desc())
-                .limit(1)
-            ).first()
-            if newest is None:
-                return []
+                .group_by(DomainVersion.domain_uuid)
+                .order_by(newest.desc())
+            ).all()
+        return [uuid for uuid, _newest in rows]
+
+    def versions_of(self, uri: str, uuid: str) -> list[Version]:
+        """Every version of one VM, oldest first, whatever names it had."""
+        with Session(self._engine) as session:
             rows = session.scalars(
                 select(DomainVersion)
-                .where(
-                    DomainVersion.host_uri == uri,
-                    DomainVersion.domain_uuid == newest.domain_uuid,
-                )
+                .where(DomainVersion.host_uri == uri, DomainVersion.domain_uuid == uuid)
                 .order_by(DomainVersion.version)
             ).all()
             return [
@@ -124,7 +138,7 @@ class HistoryStore:
                     action=r.action,
                     xml=r.xml,
                     deleted=r.deleted,
-                    created_at=r.created_at,
+                    created_at=_utc(r.created_at),
                     uuid=r.domain_uuid,
                     name=r.domain_name,
                 )

@@ -17,8 +17,8 @@ from typing import Any
 import libvirt
 
 from virtdeck.errors import Conflict, InvalidInput, NotFound, Timeout, VirtdeckError
-from virtdeck.host import domains, storage
-from virtdeck.model import Domain
+from virtdeck.host import disk_users, domains, images, networks, places, storage
+from virtdeck.model import Domain, disk_file_name, quote
 from virtdeck.model.spec import (
     NIC_MODELS,
     check_disk_target,
@@ -118,21 +118,28 @@ class HotplugMixin(EngineBase):
                 )
             created: Path | None = None
             if req.path is not None:
-                path = Path(req.path).resolve()
-                disk_format = str(storage.image_info(path)["format"])
+                # DiskAdd has no format option: the header decides (a format
+                # given later becomes ``declared``).
+                facts = images.inspect(
+                    Path(req.path),
+                    check_place=self.check_place,
+                    limits=images.ImageLimits(max_virtual_bytes=self.settings.max_image_bytes),
+                    what="--path",
+                )
+                path, disk_format = facts.path, facts.format
                 if str(path) in {d.path for d in in_use}:
                     raise Conflict(f"VM {name} already uses {path}")
+                disk_users.refuse_if_used(
+                    self.host, path, "--path", "attach a copy of it to this VM instead"
+                )
             else:
                 assert req.size_bytes is not None
                 pool = storage.ensure_default_pool(
                     self.host, self.settings.images_dir, self.settings.pool
                 )
-                path, disk_format = pool / f"{name}-{target}.qcow2", "qcow2"
-                if path.exists():
-                    raise Conflict(
-                        f"disk file {path} already exists; attach it with --path {path}, "
-                        "or remove it first"
-                    )
+                places.check_fits(self.host, self.settings.pool, req.size_bytes, "--size")
+                file_name = disk_file_name(name, dom.UUIDString(), target, "qcow2")
+                path, disk_format = pool / file_name, "qcow2"
                 storage.create_empty(self.host, path, req.size_bytes)
                 created = path
             xml = new_disk(str(path), disk_format, target).to_xml()
@@ -211,8 +218,12 @@ class HotplugMixin(EngineBase):
                 self.redefine(model.to_xml(), "disk-remove")
             if drop is not None and keep_file:
                 result.kept_file = drop
-            elif drop is not None and storage.delete_file(self.host, Path(drop)):
-                result.deleted_file = drop
+            elif drop is not None:
+                removal = disk_users.remove_unused(self.host, [Path(drop)])
+                if removal.removed:
+                    result.deleted_file = drop
+                elif drop in removal.kept:
+                    result.kept_file, result.kept_reason = drop, removal.reasons.get(drop)
         return result
 
     # -- NICs -----------------------------------------------------------------
@@ -241,7 +252,8 @@ class HotplugMixin(EngineBase):
         name = req.name
         if req.model not in NIC_MODELS:
             raise InvalidInput(
-                f"NIC model {req.model!r} is not one virtdeck offers; use {', '.join(NIC_MODELS)}"
+                f"NIC model {quote(req.model)} is not one virtdeck offers; "
+                f"use {', '.join(NIC_MODELS)}"
             )
         mac = _checked(normalise_mac, req.mac) if req.mac else random_mac()
         with self.lock(name, "nic-add"):
@@ -298,19 +310,7 @@ class HotplugMixin(EngineBase):
         )
 
     def _check_network(self, network: str, live: bool) -> None:
-        try:
-            net = self.host.call(
-                f"look up network {network}", lambda c: c.networkLookupByName(network)
-            )
-        except NotFound:
-            raise NotFound(
-                f"no network named {network!r} on {self.host.uri}; "
-                "'virsh net-list --all' shows them"
-            ) from None
-        if live and not net.isActive():
-            raise Conflict(
-                f"network {network} is not active; start it with 'virsh net-start {network}'"
-            )
+        networks.check_network(self.host, network, must_be_active=live)
 
     # -- device primitives (also used by apply) -------------------------------
     def _attach(self, dom: Any, xml: str, action: str) -> None:

@@ -8,12 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import libvirt
-
-from virtdeck.errors import Conflict, InvalidInput, Unsupported
-from virtdeck.host import domains, storage
+from virtdeck.errors import Conflict, InvalidInput, Timeout, Unsupported
+from virtdeck.host import domains, images, storage
 from virtdeck.host.events import EventWatch
-from virtdeck.model import Domain, InvalidName, check_name
+from virtdeck.model import Domain, InvalidName, check_name, disk_file_name
 
 from .operation_ops import OperationRun, OperationsMixin
 from .schemas import VmDetail, VmEvent, VmSummary
@@ -52,7 +50,11 @@ def clonable_disks(model: Domain) -> list[tuple[str, str]]:
 
 
 def clone_definition(
-    source_xml: str, new_name: str, new_disks: dict[str, str], log_dir: Path
+    source_xml: str,
+    new_name: str,
+    new_disks: dict[str, str],
+    log_dir: Path,
+    new_uuid: str | None = None,
 ) -> Domain:
     """The source's definition made into a new VM's: name, UUID, MACs, disks, logs.
 
@@ -61,7 +63,7 @@ def clone_definition(
     """
     model = Domain.from_xml(source_xml)
     model.name = new_name
-    model.uuid = str(uuid.uuid4())
+    model.uuid = new_uuid or str(uuid.uuid4())
     for stale in model.xpath("./genid | ./os/nvram | ./devices/interface/target"):
         stale.getparent().remove(stale)
     for nic in model.interfaces:
@@ -137,15 +139,29 @@ class LifecycleMixin(OperationsMixin):
         return dom
 
     # -- reboot, pause, resume ------------------------------------------------
-    def reboot_vm(self, name: str, force: bool = False) -> VmSummary:
-        """ACPI reboot (the guest restarts itself); ``force`` resets at once."""
+    def reboot_vm(self, name: str, force: bool = False, timeout: float = 60.0) -> VmSummary:
+        """A clean shutdown by ACPI, then a start; ``force`` resets at once.
+
+        Not libvirt's ACPI reboot: a guest answers the power button by
+        powering off, and libvirt's "fake reboot" then resumes the same QEMU,
+        which with its lock manager on (virtlockd) fails on the disk lock the
+        guest still holds and leaves the VM shut off (libvirt 9.0). A new QEMU
+        also picks up changes made to the definition, as Proxmox's reboot does.
+        """
         with self.lock(name, "reboot"):
             dom = self._running(name, "reboot")
             if force:
                 self.host.call(f"reset VM {name}", lambda _c: dom.reset(0), retry=False)
-            else:
-                flag = libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN
-                self.host.call(f"reboot VM {name}", lambda _c: dom.reboot(flag), retry=False)
+                return self._summary_of(name)
+            try:
+                domains.stop(self.host, name, timeout, force=False)
+            except Timeout:
+                raise Timeout(
+                    f"VM {name} did not shut down within {timeout:g} s to reboot (the guest "
+                    f"ignored the ACPI power button) and still runs; 'virtdeck vm reboot {name} "
+                    "--force' resets it"
+                ) from None
+            domains.start(self.host, name)
         return self._summary_of(name)
 
     def pause_vm(self, name: str) -> VmSummary:
@@ -269,10 +285,27 @@ class LifecycleMixin(OperationsMixin):
             run.made_file(path)
 
         disks = clonable_disks(model)
+        if disks:
+            storage.require_local(self.host, "copy a disk")
+        # Each disk is inspected as any image coming in is: the definition's
+        # format must match the file's header, its chain must stay in place.
+        limits = images.ImageLimits(max_virtual_bytes=self.settings.max_image_bytes)
+        formats = {d.target: d.format for d in model.disks}
+        sources = [
+            images.inspect(
+                Path(original),
+                check_place=self.check_place,
+                limits=limits,
+                declared=formats.get(target),
+                what=f"disk {target} of VM {source}",
+            )
+            for target, original in disks
+        ]
         share = 80 // max(1, len(disks))  # of the whole, for each disk
         new_disks: dict[str, str] = {}
-        for index, (target, original) in enumerate(disks):
-            dest = pool_dir / f"{new_name}-{target}.qcow2"
+        clone_uuid = str(uuid.uuid4())
+        for index, ((target, _original), facts) in enumerate(zip(disks, sources, strict=True)):
+            dest = pool_dir / disk_file_name(new_name, clone_uuid, target, "qcow2")
             what = f"{'linking' if linked else 'copying'} disk {target} of {source}"
 
             def progress(pct: int, what: str = what, index: int = index) -> None:
@@ -280,11 +313,13 @@ class LifecycleMixin(OperationsMixin):
 
             progress(0)
             if linked:
-                storage.create_overlay(self.host, Path(original), dest, claimed=claimed)
+                storage.create_overlay(self.host, facts, dest, claimed=claimed)
             else:
-                storage.copy_image(self.host, Path(original), dest, paused, claimed, progress)
+                storage.copy_image(self.host, facts, dest, paused, claimed, progress)
             new_disks[target] = str(dest)
-        clone = clone_definition(model.to_xml(), new_name, new_disks, self.settings.serial_log_dir)
+        clone = clone_definition(
+            model.to_xml(), new_name, new_disks, self.settings.serial_log_dir, clone_uuid
+        )
         clone.set_meta_list(META_CREATED_DISKS, [str(p) for p in created])
         clone.set_meta(META_CREATED_BY, "virtdeck vm clone")
         clone.set_meta(META_CLONED_FROM, source)

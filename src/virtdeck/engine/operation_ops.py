@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from virtdeck.errors import Conflict, NotFound, VirtdeckError
-from virtdeck.host import domains, storage
+from virtdeck.errors import Conflict, Interrupted, NotFound, VirtdeckError
+from virtdeck.host import disk_users, domains
 
 from .base import EngineBase
 from .operation_record import FAILED, INTERRUPTED, SUCCEEDED, OperationRecord, Resource
@@ -43,6 +43,18 @@ def operation_info(record: OperationRecord) -> OperationInfo:
     )
 
 
+def _interrupted(removed: list[str], kept: list[str], released: bool) -> str:
+    """What a Ctrl-C'd operation tells its user: what it removed and what it kept."""
+    parts = ["stopped with Ctrl-C"]
+    if removed:
+        parts.append("removed " + ", ".join(removed))
+    if kept:
+        parts.append("kept " + ", ".join(kept))
+    if not removed and not kept:
+        parts.append("its work was done and stays" if released else "nothing had been made yet")
+    return "; ".join(parts)
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, VirtdeckError):
         return exc.message
@@ -59,6 +71,7 @@ class OperationRun:
         self._store = store
         self._listener = listener
         self._resources: list[Resource] = []
+        self.released = False
 
     def step(self, text: str, progress: int | None = None) -> None:
         self._publish(self._store.update(self.id, step=text, progress=progress))
@@ -79,6 +92,7 @@ class OperationRun:
         """What was made now belongs to a finished VM; an interruption keeps it."""
         self._resources.clear()
         self._store.update(self.id, resources=[])
+        self.released = True
 
     def _add(self, resource: Resource) -> None:
         self._resources.append(resource)
@@ -103,11 +117,29 @@ class OperationsMixin(EngineBase):
             yield run
         except BaseException as exc:
             # A failed operation leaves nothing half-made: what it made and no
-            # VM owns goes, by the same rules as after a crash.
+            # VM owns goes, by the same rules as after a crash. A file the
+            # failing step removed itself (a half-written copy) is gone already.
+            made = run.unowned
+            gone = [r for r in made if r.type == "file" and not Path(r.name).exists()]
             try:
-                _removed, kept = self._remove_unowned(run.unowned)
+                removed, kept = self._remove_unowned([r for r in made if r not in gone])
+            except KeyboardInterrupt:
+                if not isinstance(exc, KeyboardInterrupt):
+                    raise
+                # A second Ctrl-C: the row stays 'running', so once this process
+                # has ended the next command removes what is left, as after a crash.
+                left = ", ".join(f"{r.type} {r.name}" for r in made)
+                raise Interrupted(
+                    "stopped with Ctrl-C, and again while removing what it had made; "
+                    f"the next virtdeck command removes what is left of {left}"
+                ) from exc
             except Exception as cleanup:
-                kept = [f"what it made (clean-up failed: {cleanup})"]
+                removed, kept = [], [f"what it made (clean-up failed: {cleanup})"]
+            removed += [r.name for r in gone]
+            if isinstance(exc, KeyboardInterrupt):
+                message = _interrupted(removed, kept, run.released)
+                store.finish(op_id, INTERRUPTED, message)
+                raise Interrupted(message) from exc
             why = _reason(exc)
             store.finish(op_id, FAILED, f"{why}; kept {', '.join(kept)}" if kept else why)
             raise
@@ -157,7 +189,6 @@ class OperationsMixin(EngineBase):
     def _remove_unowned(self, resources: list[Resource]) -> tuple[list[str], list[str]]:
         removed: list[str] = []
         kept: list[str] = []
-        in_use: set[str] = set()
         # Definitions first: a half-made VM goes (kept in the history, as any
         # delete), unless it runs, and then its disks stay with it.
         # Each step on its own: what cannot be removed is reported, and never
@@ -172,7 +203,6 @@ class OperationsMixin(EngineBase):
                 name = dom.name()
                 if domains.state_of(dom) in domains.ACTIVE_STATES:
                     kept.append(f"VM {name} (it is running)")
-                    in_use.update(storage.disk_paths_of(dom.XMLDesc(0)))
                     continue
                 self.record_deletion(dom)
                 domains.undefine(self.host, name)
@@ -180,29 +210,13 @@ class OperationsMixin(EngineBase):
             except VirtdeckError as exc:
                 kept.append(f"the VM with UUID {res.name} ({exc.message})")
         files = [Path(res.name) for res in resources if res.type == "file"]
-        if files:
-            try:
-                in_use.update(self._disk_paths_in_use())
-            except VirtdeckError as exc:
-                kept += [
-                    f"{path} (cannot tell whether a VM uses it: {exc.message})" for path in files
-                ]
-                files = []
-        for path in files:
-            try:
-                if str(path) in in_use:
-                    kept.append(f"{path} (a VM uses it)")
-                elif storage.delete_file(self.host, path):
-                    removed.append(str(path))
-            except (OSError, VirtdeckError) as exc:
-                kept.append(f"{path} ({getattr(exc, 'message', None) or exc})")
+        try:
+            # The same rule as 'vm delete': a file some VM uses (its disk, or a
+            # backing file of one) stays, and the record says which VM.
+            removal = disk_users.remove_unused(self.host, files)
+        except VirtdeckError as exc:
+            kept += [f"{path} (cannot tell whether a VM uses it: {exc.message})" for path in files]
+            return removed, kept
+        removed += removal.removed
+        kept += [f"{path} ({removal.reasons.get(path, 'kept')})" for path in removal.kept]
         return removed, kept
-
-    def _disk_paths_in_use(self) -> set[str]:
-        def every_disk(conn: object) -> set[str]:
-            paths: set[str] = set()
-            for dom in conn.listAllDomains(0):  # type: ignore[attr-defined]
-                paths.update(storage.disk_paths_of(dom.XMLDesc(0)))
-            return paths
-
-        return self.host.call("list the disks of every VM", every_disk)

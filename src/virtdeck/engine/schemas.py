@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from virtdeck.model import SizeError, parse_size
+from virtdeck.model import SIZE_MAX, SizeError, parse_size
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -85,18 +85,26 @@ class VmDetail(VmSummary):
 
 
 GraphicsKind = Literal["vnc", "spice", "none"]
+# The most vCPUs any libvirt/QEMU machine type takes (q35 with x2APIC); a host
+# check later refuses what this host's hypervisor cannot give.
+VCPUS_MAX = 4096
 # cloud-init user-data must stay below this (a seed is a small CD, read at boot).
 USER_DATA_MAX_BYTES = 2**20
+# A YAML spec (apply -f) larger than this is refused before it is parsed.
+SPEC_MAX_BYTES = 256 * 1024
 
 
 class VmCreate(Schema):
     """A request to create one VM; sizes are already parsed, in bytes."""
 
     name: str
-    cpus: int = 1
-    max_cpus: int | None = None
-    memory_bytes: int = 512 * 2**20
-    max_memory_bytes: int | None = None
+    # Upper bounds here (past them a number would overflow libvirt's 64-bit
+    # fields); the lower ones are the engine's sentences ("--cpus must be at
+    # least 1", "--memory must be at least 16M" in create_plan).
+    cpus: int = Field(default=1, le=VCPUS_MAX)
+    max_cpus: int | None = Field(default=None, le=VCPUS_MAX)
+    memory_bytes: int = Field(default=512 * 2**20, le=SIZE_MAX)
+    max_memory_bytes: int | None = Field(default=None, le=SIZE_MAX)
     networks: list[str] | None = None  # None: the 'default' network when it exists
     graphics: GraphicsKind = "vnc"
     graphics_listen: str = "127.0.0.1"
@@ -104,7 +112,7 @@ class VmCreate(Schema):
     image: str | None = None
     full_copy: bool = False
     import_disk: str | None = None
-    disk_size_bytes: int | None = None
+    disk_size_bytes: int | None = Field(default=None, le=SIZE_MAX)
     iso: str | None = None  # install from this CD image onto a new disk of disk_size_bytes
     # cloud-init (a NoCloud seed CD): texts, not paths, since the files are the client's
     hostname: str | None = None
@@ -127,14 +135,40 @@ class DeleteResult(Schema):
     name: str
     removed_disks: list[str]
     kept_disks: list[str]
+    # Why a disk virtdeck made for this VM was kept (another VM uses it): path -> why.
+    kept_reasons: dict[str, str] = {}
+    removed_logs: list[str] = []
 
 
 class HistoryEntry(Schema):
+    """One version of one VM's definition; versions are numbered per UUID."""
+
+    uuid: str
+    name: str  # the VM's name in this version (a rename changes it)
     version: int
     action: str
     created_at: datetime
     deleted: bool
     diff: str  # unified diff against the version before; empty for the first
+
+
+class VmHistory(Schema):
+    """One VM (one UUID) that has had a name on this host, and all its versions.
+
+    ``last_seen`` is when it last had the name: now while it has it, else when
+    it was renamed away or deleted (or last seen, if it went behind virtdeck's
+    back). ``deleted_at`` is set when virtdeck deleted it and it has not come back.
+    """
+
+    name: str  # the name asked about
+    uuid: str
+    exists: bool  # a VM with this UUID is defined now
+    current: bool  # it exists and has the name now
+    current_name: str | None  # its name now; None when it does not exist
+    first_seen: datetime
+    last_seen: datetime
+    deleted_at: datetime | None
+    versions: list[HistoryEntry]
 
 
 OperationState = Literal["running", "succeeded", "failed", "interrupted"]
@@ -157,12 +191,14 @@ class OperationInfo(Schema):
 
 
 class RestoreResult(Schema):
-    name: str
+    name: str  # the VM's name after the restore
+    uuid: str
     version: int
     was_deleted: bool
     running: bool  # the restored definition applies from the next start
     disks_present: list[str]
     disks_missing: list[str]
+    notes: list[str] = Field(default_factory=list)
 
 
 class EditSession(Schema):
@@ -266,7 +302,7 @@ class DiskAdd(Schema):
     """A disk to attach: a new qcow2 of ``size_bytes``, or an existing image at ``path``."""
 
     name: str
-    size_bytes: int | None = None
+    size_bytes: int | None = Field(default=None, ge=1, le=SIZE_MAX)
     path: str | None = None
     target: str | None = None
     live: bool = False  # neither flag: running VM -> both, stopped VM -> config
@@ -303,6 +339,7 @@ class DeviceChange(Schema):
     created_file: str | None = None
     deleted_file: str | None = None
     kept_file: str | None = None
+    kept_reason: str | None = None  # another VM uses the kept file
 
 
 class PlanStep(Schema):
@@ -341,13 +378,19 @@ class VmSpec(Schema):
 
     A key that is left out is not managed: apply leaves that setting of an
     existing VM as it is, and a new VM gets the same default as ``vm create``.
+
+    Strict: ``cpus: true`` or ``cpus: "2"`` is refused, not taken as 1 or 2,
+    and ``autostart: 1`` is not a flag. Errors never carry the input value
+    (an alias bomb's value is gigabytes when printed).
     """
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid", defer_build=True, strict=True, hide_input_in_errors=True
+    )
 
     name: str
-    cpus: int | None = Field(default=None, ge=1)
-    max_cpus: int | None = Field(default=None, ge=1)
+    cpus: int | None = Field(default=None, ge=1, le=VCPUS_MAX)
+    max_cpus: int | None = Field(default=None, ge=1, le=VCPUS_MAX)
     memory: SpecSize | None = None
     max_memory: SpecSize | None = None
     networks: list[str] | None = None

@@ -102,11 +102,13 @@ class SnapshotMixin(OperationsMixin):
         disk_only: bool = False,
         description: str = "",
     ) -> SnapshotInfo:
-        snapshot = snapshot or default_snapshot_name()
+        # Only a name left out gets the date: an empty one is a mistake, refused below.
+        snapshot = default_snapshot_name() if snapshot is None else snapshot
         try:
             check_name(snapshot, "snapshot")
         except InvalidName as exc:
-            raise InvalidInput(str(exc)) from exc
+            hint = "; or leave it out to name it after the date and time" if not snapshot else ""
+            raise InvalidInput(f"{exc}{hint}") from exc
         with self.lock(name, "snapshot create"):
             dom, model = self.model(name)
             existing = [s.name for s in host_snapshots.list_all(self.host, dom)]

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from virtdeck.errors import InvalidInput
-from virtdeck.model import Domain, format_size, to_kib
+from virtdeck.model import Domain, clip, format_size, quote, to_kib
 from virtdeck.model.spec import exact_size
 
 from .schemas import PlanStep, VmSpec
@@ -33,15 +33,18 @@ _HINTS = {
 
 
 def load_spec(text: str, source: str) -> VmSpec:
-    """Parse a YAML spec; any problem is one sentence naming the key and what is allowed."""
-    import yaml  # noqa: PLC0415 - only spec commands need it
+    """Parse a YAML spec; any problem is one sentence naming the key and what is allowed.
+
+    The YAML is read by spec_yaml's hardened loader (size, aliases, depth,
+    duplicate keys, one document); a message quotes a value cut to length.
+    """
+    # Imports PyYAML: only spec commands need it.
+    from .spec_yaml import SpecYamlError, load_document  # noqa: PLC0415
 
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidInput(f"{source} is not valid YAML{where}; fix the YAML syntax there") from exc
+        data = load_document(text)
+    except SpecYamlError as exc:
+        raise InvalidInput(f"{source} {exc}") from None
     if not isinstance(data, dict):
         raise InvalidInput(f"{source} must hold keys such as 'name:' and 'cpus:', one a line")
     try:
@@ -51,16 +54,23 @@ def load_spec(text: str, source: str) -> VmSpec:
 
 
 def _spec_error(source: str, exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    key = str(first["loc"][0]) if first["loc"] else "?"
+    """One sentence from the first error's location and message.
+
+    The value is quoted only through ``quote`` (cut to length, a list or a
+    mapping described, never printed), and no ``str(exc)`` is used.
+    """
+    first = exc.errors(include_url=False)[0]
+    loc = first["loc"]
+    key = str(loc[0]) if loc else "?"
+    where = ".".join(str(part) for part in loc) or "the spec"
     if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key {key!r}; the keys are {', '.join(_HINTS)}"
+        return f"{source}: unknown key {quote(loc[0])}; the keys are {', '.join(_HINTS)}"
     if first["type"] == "missing":
-        return f"{source}: the key {key!r} is missing; give {_HINTS.get(key, 'it')}"
-    reason = str(first["msg"]).removeprefix("Value error, ")
+        return f"{source}: the key {quote(key)} is missing; give {_HINTS.get(key, 'it')}"
+    reason = clip(str(first["msg"]).removeprefix("Value error, "), limit=200)
     return (
-        f"{source}: {key} has a bad value {first.get('input')!r} ({reason}); "
-        f"use {_HINTS.get(key, 'another value')}"
+        f"{source}: {clip(where)} has a bad value {quote(first.get('input'))} "
+        f"({reason}); use {_HINTS.get(key, 'another value')}"
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -9,10 +11,10 @@ from pathlib import Path
 
 import libvirt
 
-from virtdeck.errors import Conflict, NotFound, Timeout
-from virtdeck.host import checks, domains, storage
+from virtdeck.errors import Conflict, InvalidInput, NotFound, Timeout
+from virtdeck.host import checks, disk_users, domains, storage
 from virtdeck.host.kvmprobe import KvmProbe
-from virtdeck.model import Domain
+from virtdeck.model import Domain, quote
 
 from . import acceleration
 from .base import EngineBase
@@ -110,19 +112,51 @@ class VmMixin(EngineBase):
                     "or add --force to power it off and delete it"
                 )
             created = model.get_meta_list(META_CREATED_DISKS)
+            if not keep_disks:
+                disk_users.refuse_delete_under_others(self.host, name, dom.UUIDString(), created)
             # The definition is kept in the history first: 'vm restore' brings it back.
             self.observe(dom)
             self.record_deletion(dom)
             domains.undefine(self.host, name)
-            removed: list[str] = []
-            kept: list[str] = []
-            for path in created:
-                if keep_disks:
-                    kept.append(path)
-                elif storage.delete_file(self.host, Path(path)):
-                    removed.append(path)
-            kept += [p for p in storage.disk_paths_of(model.to_xml()) if p not in created]
-        return DeleteResult(name=name, removed_disks=removed, kept_disks=kept)
+            removal = (
+                disk_users.Removal(removed=[], kept=list(created))
+                if keep_disks
+                else disk_users.remove_unused(self.host, [Path(p) for p in created])
+            )
+            kept = removal.kept + [
+                p for p in storage.disk_paths_of(model.to_xml()) if p not in created
+            ]
+            logs = self._remove_serial_logs(model)
+        return DeleteResult(
+            name=name,
+            removed_disks=removal.removed,
+            kept_disks=kept,
+            kept_reasons=removal.reasons,
+            removed_logs=logs,
+        )
+
+    def _remove_serial_logs(self, model: Domain) -> list[str]:
+        """The VM's serial logs (and virtlogd's rotated ones), if they lie in the log directory.
+
+        Only files in virtdeck's serial log directory named after this VM: a
+        definition can point its log anywhere, and deleting a VM must not
+        delete a file elsewhere that it happened to name.
+        """
+        log_dir = Path(os.path.realpath(self.settings.serial_log_dir))
+        removed = []
+        for serial in model.serials:
+            if not serial.log_file:
+                continue
+            log = Path(os.path.realpath(serial.log_file))
+            if log.parent != log_dir or not log.name.startswith(f"{model.name}-"):
+                continue
+            for path in [log, *sorted(log_dir.glob(f"{glob.escape(log.name)}.[0-9]*"))]:
+                try:
+                    path.unlink()
+                    removed.append(str(path))
+                except FileNotFoundError:
+                    continue
+        return removed
 
     # -- serial console log ---------------------------------------------------
     def serial_log_path(self, name: str) -> Path:
@@ -130,8 +164,24 @@ class VmMixin(EngineBase):
         model = Domain.from_xml(dom.XMLDesc(0))
         for serial in model.serials:
             if serial.log_file:
-                return Path(serial.log_file)
+                return self._readable_log(name, Path(serial.log_file))
         raise NotFound(f"VM {name} has no serial log; VMs created by virtdeck have one")
+
+    def _readable_log(self, name: str, log: Path) -> Path:
+        """The log if it lies in the serial log directory: a definition can name any file.
+
+        Without this, a VM whose log is set to /etc/shadow (virsh edit) would
+        have 'vm log' print that file to whoever may read VM logs.
+        """
+        log_dir = Path(os.path.realpath(self.settings.serial_log_dir))
+        resolved = Path(os.path.realpath(log))
+        if not resolved.is_relative_to(log_dir):
+            raise InvalidInput(
+                f"VM {name}'s serial log {log} lies outside the serial log directory "
+                f"{log_dir}, so virtdeck does not read it; point the log into that directory "
+                "('virtdeck vm edit') or set VIRTDECK_SERIAL_LOG_DIR"
+            )
+        return resolved
 
     def read_log(self, name: str) -> str:
         path = self.serial_log_path(name)
@@ -167,7 +217,7 @@ class VmMixin(EngineBase):
                 if until is not None and until in clean:
                     return
             if deadline is not None and time.monotonic() > deadline:
-                wanted = f"a line with {until!r}" if until else "the line waited for"
+                wanted = f"a line with {quote(until)}" if until else "the line waited for"
                 raise Timeout(
                     f"VM {name} printed no {wanted} within {timeout:g} s; "
                     f"'virtdeck vm log {name}' shows what it printed"

@@ -9,9 +9,10 @@ from typing import Any
 
 import libvirt
 
-from virtdeck.errors import Conflict, NotFound, Timeout, VirtdeckError
-from virtdeck.model import Domain
+from virtdeck.errors import Conflict, InvalidInput, NotFound, Timeout, VirtdeckError
+from virtdeck.model import Domain, InvalidName, check_lookup_name, quote
 
+from . import disk_users
 from .connection import Host, translate
 
 STATE_NAMES = {
@@ -46,8 +47,17 @@ class DomainState:
         return self.state in ACTIVE_STATES
 
 
+def checked_name(name: str) -> str:
+    """``name`` if it can name a VM at all; InvalidInput before libvirt sees it."""
+    try:
+        return check_lookup_name(name)
+    except InvalidName as exc:
+        raise InvalidInput(str(exc)) from None
+
+
 def lookup(host: Host, name: str) -> Any:
     """The virDomain called ``name``; NotFound names the closest matches."""
+    checked_name(name)
     try:
         return host.conn.lookupByName(name)
     except libvirt.libvirtError as exc:
@@ -56,10 +66,11 @@ def lookup(host: Host, name: str) -> Any:
     names = host.call("list VMs", lambda c: [d.name() for d in c.listAllDomains(0)])
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; 'virtdeck vm list' shows them"
-    raise NotFound(f"no VM named {name!r} on {host.uri}{hint}")
+    raise NotFound(f"no VM named {quote(name)} on {host.uri}{hint}")
 
 
 def exists(host: Host, name: str) -> bool:
+    checked_name(name)
     try:
         host.conn.lookupByName(name)
         return True
@@ -231,6 +242,9 @@ def start(host: Host, name: str) -> None:
     dom = lookup(host, name)
     if state_of(dom) in ACTIVE_STATES:
         raise Conflict(f"VM {name} is already running; 'virtdeck vm stop {name}' stops it")
+    # Every start comes here (start, create --start, apply): none may write
+    # under another VM's overlay.
+    disk_users.refuse_start_over_others(host, dom.XMLDesc(0), dom.UUIDString())
     try:
         dom.create()
     except libvirt.libvirtError as exc:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from virtdeck.errors import Conflict, InvalidInput, OperationFailed, Unsupported
+from virtdeck.model import quote
 
 from .connection import Host
 from .storage import Claimed
@@ -54,11 +55,11 @@ def check_hostname(name: str, given: bool = True) -> None:
         return
     if given:
         raise InvalidInput(
-            f"--hostname {name!r} is not a valid host name: use labels of letters, digits and "
+            f"--hostname {quote(name)} is not a valid host name: use labels of letters, digits and "
             "'-' (not at either end), at most 63 characters each, joined by '.'"
         )
     raise InvalidInput(
-        f"the VM name {name!r} cannot be the guest's host name (host names allow letters, "
+        f"the VM name {quote(name)} cannot be the guest's host name (host names allow letters, "
         "digits, '-' and '.'); give --hostname"
     )
 
@@ -108,7 +109,7 @@ def write_seed(
     user: str,
     claimed: Claimed | None = None,
 ) -> None:
-    """Write the seed ISO to ``path``, which must not exist yet; readable by QEMU's user.
+    """Write the seed ISO to ``path``, which must not exist yet; mode 0600.
 
     ``claimed`` hears of the file as soon as it exists.
     """
@@ -118,18 +119,24 @@ def write_seed(
             "local host for now; run it on that host"
         )
     try:
-        # 'x': a file of that name (another VM's seed) is never overwritten.
-        with open(path, "xb") as fh:
+        # O_EXCL: a file of that name (another VM's seed) is never overwritten;
+        # 0600 from the first byte: the seed holds keys and user-data.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
             if claimed is not None:
                 claimed(path)
             write_seed_image(fh, meta, user)
     except FileExistsError as exc:
-        raise Conflict(f"{path} already exists; pick another VM name or remove that file") from exc
+        raise Conflict(
+            f"{path} already exists and virtdeck never overwrites a file; "
+            "'virtdeck vm list' and 'virsh vol-list' show whose it may be"
+        ) from exc
     except OSError as exc:
         path.unlink(missing_ok=True)
         raise OperationFailed(f"cannot write the cloud-init seed {path}: {exc.strerror}") from exc
-    # QEMU runs as its own user and must be able to read the seed.
-    os.chmod(path, 0o644)
+    # Whatever the umask did; libvirt's dynamic ownership gives QEMU's user
+    # access while the VM runs.
+    os.chmod(path, 0o600)
 
 
 def check_cd_image(path: Path) -> None:

@@ -14,6 +14,7 @@ import libvirt
 from lxml import etree
 
 from virtdeck.errors import NotFound
+from virtdeck.model import quote
 
 from .connection import Host, translate
 
@@ -93,7 +94,7 @@ def lookup(host: Host, dom: Any, name: str) -> Any:
         ) from None
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else f"it has {', '.join(names)}"
-    raise NotFound(f"VM {vm} has no snapshot named {name!r}; {hint}") from None
+    raise NotFound(f"VM {vm} has no snapshot named {quote(name)}; {hint}") from None
 
 
 def supports_external_revert(host: Host) -> bool:

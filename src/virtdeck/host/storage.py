@@ -2,14 +2,15 @@
 
 New disks live in the directory of the storage pool 'default' (created on
 first use, as virt-install does). Images are made with qemu-img on this
-machine, so these functions need a local URI.
+machine, so these functions need a local URI. An existing image comes in only
+as the ``ImageFacts`` of ``virtdeck.host.images.inspect``, and every qemu-img
+run names its formats and goes through ``images``' limits (prlimit).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import subprocess
@@ -22,7 +23,6 @@ from lxml import etree
 
 from virtdeck.errors import (
     Conflict,
-    HostUnavailable,
     InvalidInput,
     OperationFailed,
     Unsupported,
@@ -31,11 +31,14 @@ from virtdeck.errors import (
 
 from .checks import pool_path
 from .connection import Host
+from .images import ImageFacts
+from .qemu_img import limit_failure, qemu_img_argv, run_limited
 
 DEFAULT_POOL = "default"
 
 
-def _require_local(host: Host, action: str) -> None:
+def require_local(host: Host, action: str) -> None:
+    """Unsupported unless virtdeck can make image files for ``host`` (a local, real one)."""
     if not host.is_local or host.is_test_driver:
         raise Unsupported(
             f"cannot {action} on {host.uri}: virtdeck makes disk images only on the local host "
@@ -83,29 +86,13 @@ def refresh_pools(host: Host) -> None:
         pass
 
 
-QEMU_IMG_MISSING = (
-    "qemu-img is not installed; install Debian's qemu-utils (bash setup.sh demo does)"
-)
+# qemu-img making or copying a disk: as much memory as a copy may want, and
+# no time or CPU limit (copying a large image takes as long as it takes).
+WORK_MEMORY_BYTES = 2 << 30
 
 
-def _run_qemu_img(args: list[str]) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(["qemu-img", *args], capture_output=True, text=True, check=False)
-    except FileNotFoundError as exc:
-        raise HostUnavailable(QEMU_IMG_MISSING) from exc
-
-
-def image_info(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise InvalidInput(f"image {path} does not exist; give the path of an existing disk image")
-    proc = _run_qemu_img(["info", "--output", "json", "-U", str(path)])
-    if proc.returncode != 0:
-        raise InvalidInput(
-            f"{path} is not a disk image qemu-img can read: "
-            f"{proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}"
-        )
-    info: dict[str, Any] = json.loads(proc.stdout)
-    return info
+def _run_qemu_img(args: list[str], action: str) -> subprocess.CompletedProcess[str]:
+    return run_limited(args, action, timeout=None, memory_bytes=WORK_MEMORY_BYTES, cpu_seconds=None)
 
 
 # Called with a new file's path as soon as it exists and is ours, before it
@@ -118,7 +105,7 @@ _PERCENT = re.compile(r"\((\d+(?:\.\d+)?)/100%\)")
 
 
 def _qemu_img(action: str, *args: str) -> None:
-    proc = _run_qemu_img(list(args))
+    proc = _run_qemu_img(list(args), action)
     if proc.returncode != 0:
         raise _failed(action, proc.stderr)
 
@@ -130,15 +117,11 @@ def _failed(action: str, stderr: str) -> OperationFailed:
 
 def _qemu_img_with_progress(action: str, progress: Progress, *args: str) -> None:
     """qemu-img with ``-p``, its percentages passed on as they come."""
-    try:
-        # One stream: an error message is whatever line is not a percentage.
-        proc = subprocess.Popen(
-            ["qemu-img", *args[:1], "-p", *args[1:]],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-    except FileNotFoundError as exc:
-        raise HostUnavailable(QEMU_IMG_MISSING) from exc
+    argv = qemu_img_argv([*args[:1], "-p", *args[1:]], WORK_MEMORY_BYTES, None)
+    # One stream: an error message is whatever line is not a percentage.
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     assert proc.stdout is not None
     pending = b""
     last = -1
@@ -163,8 +146,12 @@ def _qemu_img_with_progress(action: str, progress: Progress, *args: str) -> None
             proc.kill()
         returncode = proc.wait()
         proc.stdout.close()
+    output = "\n".join([*said, pending.decode(errors="replace")])
+    limited = limit_failure(returncode, output, action, WORK_MEMORY_BYTES, None)
+    if limited is not None:
+        raise limited
     if returncode != 0:
-        raise _failed(action, "\n".join([*said, pending.decode(errors="replace")]))
+        raise _failed(action, output)
 
 
 def _claim(path: Path, claimed: Claimed | None) -> None:
@@ -174,10 +161,15 @@ def _claim(path: Path, claimed: Claimed | None) -> None:
     creates racing for one name cannot both win.
     """
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        # 0600: a disk holds the guest's data; libvirt's dynamic ownership gives
+        # QEMU's user access while the VM runs.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.chmod(path, 0o600)  # whatever the umask
     except FileExistsError as exc:
         raise Conflict(
-            f"disk {path} already exists; pick another VM name or remove that file"
+            # No advice to remove it: it may be another VM's disk.
+            f"file {path} already exists and virtdeck never overwrites a file; "
+            "'virtdeck vm list' and 'virsh vol-list' show whose it may be"
         ) from exc
     except OSError as exc:
         why = (
@@ -207,47 +199,47 @@ def _new_image(host: Host, dest: Path, claimed: Claimed | None) -> Iterator[None
 
 def create_overlay(
     host: Host,
-    base: Path,
+    base: ImageFacts,
     dest: Path,
     size_bytes: int | None = None,
     claimed: Claimed | None = None,
 ) -> None:
-    """A qcow2 disk backed by ``base``: made in O(1) whatever the base's size."""
-    _require_local(host, "create a disk")
-    info = image_info(base)
-    if size_bytes is not None and size_bytes < int(info["virtual-size"]):
+    """A qcow2 disk backed by the inspected ``base``: made in O(1) whatever its size."""
+    require_local(host, "create a disk")
+    if size_bytes is not None and size_bytes < base.virtual_size:
         raise InvalidInput(
-            f"disk size is smaller than the image's {info['virtual-size']} "
+            f"disk size is smaller than the image's {base.virtual_size} "
             "bytes; give a larger size or none"
         )
-    size = [] if size_bytes is None else [str(size_bytes)]
+    size = base.virtual_size if size_bytes is None else size_bytes
     with _new_image(host, dest, claimed):
+        # -u: qemu-img need not open the base again; inspect read its size.
         _qemu_img(
             f"create overlay {dest}",
-            *("create", "-q", "-f", "qcow2", "-b", str(base.resolve()), "-F", info["format"]),
-            *(str(dest), *size),
+            *("create", "-q", "-f", "qcow2", "-b", str(base.path), "-F", base.format, "-u"),
+            *(str(dest), str(size)),
         )
 
 
 def copy_image(
     host: Host,
-    base: Path,
+    source: ImageFacts,
     dest: Path,
     force_share: bool = False,
     claimed: Claimed | None = None,
     progress: Progress | None = None,
 ) -> None:
-    """An independent qcow2 copy of ``base``.
+    """An independent qcow2 copy of the inspected ``source`` (its backing chain flattened).
 
     ``force_share`` reads an image a paused VM holds open (its QEMU keeps the
     write lock; pausing flushed its writes, so the copy is consistent).
     """
-    _require_local(host, "copy a disk")
-    info = image_info(base)
+    require_local(host, "copy a disk")
+    base = source.path
     args = (
         "convert",
         *(["-U"] if force_share else []),
-        *("-f", info["format"], "-O", "qcow2", str(base), str(dest)),
+        *("-f", source.format, "-O", "qcow2", str(base), str(dest)),
     )
     with _new_image(host, dest, claimed):
         if progress is None:
@@ -257,14 +249,14 @@ def copy_image(
 
 
 def create_empty(host: Host, dest: Path, size_bytes: int, claimed: Claimed | None = None) -> None:
-    _require_local(host, "create a disk")
+    require_local(host, "create a disk")
     with _new_image(host, dest, claimed):
         _qemu_img(f"create disk {dest}", "create", "-q", "-f", "qcow2", str(dest), str(size_bytes))
 
 
 def delete_file(host: Host, path: Path) -> bool:
     """Delete one image file we created; True when it was there."""
-    _require_local(host, "delete a disk")
+    require_local(host, "delete a disk")
     try:
         path.unlink()
     except FileNotFoundError:

@@ -10,6 +10,7 @@ import re
 
 from .devices import Disk, Graphics, Interface
 from .domain import Domain
+from .text import quote
 
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 _VIRTIO_TARGET = re.compile(r"^vd([a-z]{1,2})$")
@@ -29,10 +30,10 @@ def normalise_mac(mac: str) -> str:
     value = mac.strip().lower().replace("-", ":")
     if not _MAC.match(value):
         raise ValueError(
-            f"{mac!r} is not a MAC address; write six hex pairs like 52:54:00:12:34:56"
+            f"{quote(mac)} is not a MAC address; write six hex pairs like 52:54:00:12:34:56"
         )
     if int(value[:2], 16) & 1:
-        raise ValueError(f"{mac!r} is a multicast address; a NIC needs a unicast one")
+        raise ValueError(f"{quote(mac)} is a multicast address; a NIC needs a unicast one")
     return value
 
 
@@ -45,7 +46,8 @@ def random_mac() -> str:
 def check_disk_target(target: str) -> str:
     if not _VIRTIO_TARGET.match(target):
         raise ValueError(
-            f"disk target {target!r} is not a virtio disk name; use vdb, vdc, ... (vd and letters)"
+            f"disk target {quote(target)} is not a virtio disk name; use vdb, vdc, ... "
+            "(vd and letters)"
         )
     return target
 
