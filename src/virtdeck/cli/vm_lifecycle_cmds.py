@@ -30,7 +30,7 @@ def reboot(
         typer.Option(
             "--timeout",
             min=1,
-            max=86400,
+            max=TIMEOUT_MAX,
             metavar="SECONDS",
             help="How long the guest may take to shut down.",
         ),

@@ -6,7 +6,6 @@ cli/main.py merges ``app``'s commands and groups into ``virtdeck vm``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -129,10 +128,6 @@ def _print_device(change: DeviceChange, as_json: bool) -> None:
             console.print(f"  {label} {path}" + (f": {why}" if why else ""))
 
 
-def _table(rows: Sequence[Sequence[str]]) -> None:
-    print_columns(rows)
-
-
 def _in(live: bool, config: bool) -> str:
     return "live+config" if live and config else "live" if live else "config"
 
@@ -156,7 +151,7 @@ def disk_list(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> No
         )
         for d in disks
     ]
-    _table(rows)
+    print_columns(rows)
 
 
 @disk_app.command("add")
@@ -217,7 +212,7 @@ def nic_list(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> Non
         (n.mac or "-", n.type or "-", n.source or "-", n.model or "-", _in(n.live, n.config))
         for n in nics
     ]
-    _table(rows)
+    print_columns(rows)
 
 
 @nic_app.command("add")

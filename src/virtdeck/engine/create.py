@@ -133,9 +133,10 @@ class CreateMixin(VmMixin, OperationsMixin):
         for network in req.networks or []:
             networks.check_network(self.host, network, must_be_active=req.start)
         if req.import_disk:
+            # Its place was checked in create_vm; uses are matched by resolved path.
             disk_users.refuse_if_used(
                 self.host,
-                self.check_place(Path(req.import_disk), "--import-disk"),
+                Path(req.import_disk),
                 "--import-disk",
                 "give the new VM its own disk: --image FILE makes a linked clone "
                 "that leaves FILE as it is",
@@ -143,7 +144,7 @@ class CreateMixin(VmMixin, OperationsMixin):
         if req.image and not req.full_copy:
             disk_users.refuse_if_written(
                 self.host,
-                self.check_place(Path(req.image), "--image"),
+                Path(req.image),
                 "--image",
                 "stop that VM and 'virtdeck vm clone' it, or give --full-copy",
             )

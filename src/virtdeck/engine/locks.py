@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from virtdeck.errors import Conflict, InvalidInput
-from virtdeck.model import InvalidName, check_lookup_name
+from virtdeck.errors import Conflict
+from virtdeck.host.domains import checked_name
 
 # The locks this process holds: a lock file locked again from the same
 # process (another open file) would conflict with itself.
@@ -64,10 +64,7 @@ def _open_locked(path: Path, name: str) -> int:
 
 @contextmanager
 def vm_lock(lock_dir: Path, host_uri: str, name: str, action: str) -> Iterator[None]:
-    try:
-        check_lookup_name(name)
-    except InvalidName as exc:
-        raise InvalidInput(str(exc)) from None
+    checked_name(name)  # before the name comes near a file
     lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = lock_path(lock_dir, host_uri, name)
     fd = _open_locked(path, name)
