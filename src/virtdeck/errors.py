@@ -6,22 +6,105 @@ the API's problem bodies can rely on while the wording of messages changes.
 The CLI prints the message (or, after ``--json``, a JSON object with the
 code) and exits with ``exit_code``; the API (later) maps each class to one
 HTTP status. libvirt errors are translated in one place,
-``virtdeck.host.connection.translate``.
+``virtdeck.host.connection.translate``; pydantic's ValidationError in one
+place, ``virtdeck.engine.validation``.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+# A request field named inside a message, marked so that each front end can
+# name it its own way: the CLI as its option (--max-memory), the API as the
+# JSON field (max_memory_bytes). NUL cannot occur in a path, a name or a
+# libvirt message, so no text that comes from elsewhere is ever taken for one.
+_FIELD_MARK = re.compile("\x00([a-z_]+)\x00")
+
+
+def opt(name: str) -> str:
+    """``name`` (a request field) for a message: ``f"or give {opt('force')}"``."""
+    return f"\x00{name}\x00"
+
+
+# What a user can do next, named once for every front end. The CLI words a
+# hint as a command line ('virtdeck vm stop web1'), the API as a link or an
+# action name, the web console as a button; the engine only names it.
+HintAction = Literal[
+    "vm.start",
+    "vm.stop",
+    "vm.stop.force",
+    "vm.resume",
+    "vm.pause",
+    "vm.reboot.force",
+    "vm.delete.force",
+    "vm.rename",
+    "vm.list",
+    "vm.show",
+    "vm.log",
+    "vm.edit",
+    "vm.console",
+    "vm.console.force",
+    "vm.vnc",
+    "vm.set-cpus.config",
+    "vm.set-max-cpus",
+    "vm.set-max-memory",
+    "vm.snapshot.create",
+    "vm.snapshot.delete",
+    "vm.disk.list",
+    "vm.nic.list",
+    "vm.history",
+    "vm.restore",
+    "operation.list",
+    "host.check",
+    "retry",
+]
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One next step: an action, the VM it concerns, and the values it takes."""
+
+    action: HintAction
+    vm: str | None = None
+    args: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "args", MappingProxyType(dict(self.args)))
+
 
 class VirtdeckError(Exception):
-    """Base of every error virtdeck reports to a user."""
+    """Base of every error virtdeck reports to a user.
+
+    ``message`` says what was wrong in words that suit every front end: no
+    command lines, and a request field it names is marked with ``opt()``,
+    so that ``render`` spells it as the CLI option (``--max-memory``) or the
+    API field (``max_memory_bytes``). ``field`` is the request field the error
+    concerns, where there is one; ``hint`` is the next step, as data.
+    """
 
     code = "error"
     exit_code = 1
     http_status = 500
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, *, field: str | None = None, hint: Hint | None = None) -> None:
+        self.template = message
+        self.message = self.render(lambda name: f"'{name}'")
+        super().__init__(self.message)
+        self.field = field
+        self.hint = hint
+
+    def render(self, field_name: Callable[[str], str]) -> str:
+        """The message with each field it names spelt by ``field_name`` (a front end's words)."""
+        return _FIELD_MARK.sub(lambda m: field_name(m.group(1)), self.template)
+
+    @property
+    def fields(self) -> list[str]:
+        """The request fields the message names, in order."""
+        return _FIELD_MARK.findall(self.template)
 
 
 class NotFound(VirtdeckError):
@@ -79,3 +162,24 @@ class Interrupted(VirtdeckError):
     code = "interrupted"
     exit_code = 130
     http_status = 500
+
+
+ERRORS_BY_CODE: dict[str, type[VirtdeckError]] = {
+    cls.code: cls
+    for cls in (
+        VirtdeckError,
+        NotFound,
+        Conflict,
+        InvalidInput,
+        Unsupported,
+        HostUnavailable,
+        OperationFailed,
+        Timeout,
+        Interrupted,
+    )
+}
+
+
+def error_from_code(code: str, message: str) -> VirtdeckError:
+    """The error a recorded operation failed with, as its own class (by its stable code)."""
+    return ERRORS_BY_CODE.get(code, VirtdeckError)(message)

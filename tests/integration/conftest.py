@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from typing import Any
 import libvirt
 import pytest
 
+from tests.cli_runner import run_virtdeck, virtdeck_command
 from tests.conftest import require_or_skip
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import OperationInfo, VmCreate
@@ -257,14 +257,7 @@ def virtdeck(
     env_extra: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the virtdeck command in a fresh process, as a user would."""
-    return subprocess.run(
-        [sys.executable, "-m", "virtdeck", *args],
-        capture_output=True,
-        text=True,
-        env={**env_for_cli(settings), **(env_extra or {})},
-        timeout=timeout,
-        check=False,
-    )
+    return run_virtdeck(*args, env={**env_for_cli(settings), **(env_extra or {})}, timeout=timeout)
 
 
 def made_file(pool_dir: Path, vm_name: str, role: str) -> Path:
@@ -299,7 +292,7 @@ def start_full_copy(
     command = ["vm", "create", vm_name, "--image", str(base), "--full-copy"]
     command += ["--memory", "128M", "--graphics", "none", "--network", net.name]
     return subprocess.Popen(
-        [sys.executable, "-m", "virtdeck", *command],
+        virtdeck_command(*command),
         env=env_for_cli(settings),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

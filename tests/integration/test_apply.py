@@ -75,7 +75,7 @@ def test_apply_creates_converges_live_and_reports_no_changes(
         "definition",
     }
     assert dry.rstrip().endswith("dry run: nothing was changed")
-    assert engine.model(vm_name)[1].vcpus == 1
+    assert engine.defs.model(vm_name)[1].vcpus == 1
 
     applied = apply(settings, spec)
     assert plan_lines(applied) == plan_lines(dry)
@@ -90,7 +90,7 @@ def test_apply_creates_converges_live_and_reports_no_changes(
     )
     assert seen.disks == ["vda"]
     assert apply(settings, spec) == f"VM {vm_name}: no changes\n"
-    assert engine.model(vm_name)[1].memory_kib == 512 * 1024
+    assert engine.defs.model(vm_name)[1].memory_kib == 512 * 1024
     assert [h.action for h in engine.vm_history(vm_name)][-1] == "apply"
 
     data.update(networks=[test_net.name])

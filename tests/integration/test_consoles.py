@@ -7,7 +7,6 @@ import os
 import select
 import struct
 import subprocess
-import sys
 import termios
 import threading
 import time
@@ -16,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import virtdeck_command
 from tests.integration.conftest import IsolatedNet, appliance_request, env_for_cli
 from tests.integration.conftest import virtdeck as run_virtdeck
 from tests.integration.guest import wait_ready
 from virtdeck.engine import Engine
-from virtdeck.errors import Conflict
+from virtdeck.errors import Conflict, Hint
 from virtdeck.host.console import SerialConsole
 from virtdeck.settings import Settings
 
@@ -32,7 +32,7 @@ class Terminal:
         self.master, self.slave = os.openpty()
         self.cooked = termios.tcgetattr(self.slave)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "virtdeck", *args],
+            virtdeck_command(*args),
             stdin=self.slave,
             stdout=self.slave,
             stderr=self.slave,
@@ -106,10 +106,11 @@ def test_console_in_a_terminal_types_into_the_guest_shell(
         assert refused.returncode != 0
         assert refused.stderr.strip().splitlines() == [
             f"error: the console of {vm_name} is in use by another client; "
-            f"'virtdeck vm console {vm_name} --force' takes it over"
+            f"--force takes it over ('virtdeck vm console {vm_name} --force')"
         ]
-        with pytest.raises(Conflict, match="in use by another client"):
+        with pytest.raises(Conflict, match="in use by another client") as info:
             engine.open_console(vm_name)
+        assert info.value.hint == Hint("vm.console.force", vm=vm_name)
 
         term = Terminal(settings, "vm", "console", vm_name, "--force")
         try:
@@ -249,7 +250,7 @@ def test_vnc_of_a_stopped_vm_with_password(
         assert result.returncode != 0
         assert result.stderr.strip().splitlines() == [
             f"error: VM {headless} has no graphics (created with --graphics none); "
-            f"'virtdeck vm console {headless}' opens its serial console"
+            f"use its serial console ('virtdeck vm console {headless}')"
         ]
     finally:
         engine.delete_vm(headless, force=True)

@@ -6,13 +6,13 @@ import io
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import libvirt
 import pycdlib
 import pytest
 
+from tests.cli_runner import run_virtdeck
 from tests.integration.conftest import (
     APPLIANCE,
     IsolatedNet,
@@ -76,17 +76,12 @@ def test_cli_ssh_key_gives_cloud_config_and_hostname_defaults_to_name(
 ) -> None:
     key_file = tmp_path / "id_ed25519.pub"
     key_file.write_text(KEY + "\n")
-    created = subprocess.run(
-        [
-            *(sys.executable, "-m", "virtdeck", "vm", "create", vm_name),
-            *("--image", str(APPLIANCE), "--memory", "256M", "--network", test_net.name),
-            *("--graphics", "none", "--ssh-key", str(key_file), "--start"),
-        ],
-        capture_output=True,
-        text=True,
+    created = run_virtdeck(
+        *("vm", "create", vm_name),
+        *("--image", str(APPLIANCE), "--memory", "256M", "--network", test_net.name),
+        *("--graphics", "none", "--ssh-key", str(key_file), "--start"),
         env=env_for_cli(settings),
         timeout=180,
-        check=False,
     )
     assert created.returncode == 0, created.stderr
     seen = wait_for(engine, vm_name, lambda s: s.word == "seed", timeout=BOOT)

@@ -66,7 +66,7 @@ def test_busy_vm_gets_conflict(
     engine: Engine, settings: Settings, test_net: IsolatedNet, vm_name: str
 ) -> None:
     engine.create_vm(appliance_request(vm_name, test_net, start=False))
-    with engine.lock(vm_name, "snapshot"):
+    with engine.ctx.lock_vm(engine.defs.lookup(vm_name), "snapshot"):
         busy = virtdeck(settings, "vm", "start", vm_name)
     assert busy.returncode == 3
     assert f"VM {vm_name} is busy (snapshot by pid" in busy.stderr

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import virtdeck_command
 from tests.integration.conftest import (
     SERIAL_LOG_DIR,
     IsolatedNet,
@@ -178,7 +178,7 @@ def test_events_shows_start_and_stop(
 ) -> None:
     engine.create_vm(appliance_request(vm_name, test_net, start=False))
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "virtdeck", "vm", "events", vm_name, "--timeout", "300"],
+        virtdeck_command("vm", "events", vm_name, "--timeout", "300"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import libvirt
+import pytest
 
 from tests.integration.conftest import (
     APPLIANCE,
@@ -22,16 +23,21 @@ from tests.integration.conftest import (
     start_full_copy,
     virtdeck,
 )
+from tests.progress_hook import on_step
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import OperationInfo
 from virtdeck.settings import Settings
 
 
 def test_full_copy_reports_its_progress_and_is_recorded(
-    engine: Engine, test_net: IsolatedNet, vm_name: str, pool_dir: Path
+    engine: Engine,
+    test_net: IsolatedNet,
+    vm_name: str,
+    pool_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[OperationInfo] = []
-    engine.on_progress = seen.append
+    on_step(engine, monkeypatch, seen.append)
     engine.create_vm(appliance_request(vm_name, test_net, full_copy=True, start=False))
     copying = [s.progress for s in seen if s.step == f"copying {APPLIANCE}"]
     assert copying[0] == 10 and copying[-1] == 80, copying

@@ -101,9 +101,15 @@ def _libvirtd_pid() -> int | None:
 
 
 @pytest.mark.disruptive
-def test_engine_reconnects_after_libvirtd_restart(engine: Engine) -> None:
+def test_engine_reconnects_after_libvirtd_restart(
+    engine: Engine, test_net: IsolatedNet, vm_name: str
+) -> None:
     if Path("/run/systemd/system").is_dir():
         pytest.skip("restarting libvirtd under systemd is left to systemd")
+    engine.create_vm(appliance_request(vm_name, test_net, start=False))
+    # A handle taken before the restart: its virDomain belongs to the dead connection.
+    handle = engine.defs.lookup(vm_name)
+    assert handle.state() == "shut off"
     before = {v.name for v in engine.list_vms()}
     pid = _libvirtd_pid()
     assert pid is not None, "libvirtd is not running"
@@ -125,3 +131,8 @@ def test_engine_reconnects_after_libvirtd_restart(engine: Engine) -> None:
                 raise
             time.sleep(0.5)
     assert after == before
+    # The same handle works on the new connection: it looked the VM up again by UUID.
+    assert handle.state() == "shut off"
+    assert f"<uuid>{handle.uuid}</uuid>" in handle.xml(inactive=True)
+    engine.start_vm(vm_name)
+    assert handle.is_active()

@@ -1,31 +1,30 @@
 """Shared unit-test fixtures: golden files, an engine on the test driver, a disk.
 
 ``pytest tests/unit --update-golden`` rewrites every golden file from what
-the code produces now; a golden file that is missing is written on first run.
-Review the diff of ``tests/unit/golden/`` before committing either.
+the code produces now; a golden file that is missing is written on first
+run, except under CI (``CI=true``), where a missing golden file fails the
+test: CI compares, it never writes. Review the diff of ``tests/unit/golden/``
+before committing either.
 """
 
 from __future__ import annotations
 
 import subprocess
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import libvirt
 import pytest
-from lxml import etree
+from tests.cli_runner import invoke_virtdeck
+from tests.conftest import under_ci
+from tests.golden_files import check_golden
+from typer.testing import Result
 
 from virtdeck.engine import Engine
 from virtdeck.settings import Settings
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-_PARSER = etree.XMLParser(remove_blank_text=True)
-
-
-def normalise_xml(text: str) -> str:
-    """One stable, readable form: whitespace between elements dropped, then indented."""
-    root = etree.fromstring(text.encode(), _PARSER)
-    return etree.tostring(root, pretty_print=True, encoding="unicode")
+TEST_URI = "test:///default"
 
 
 @pytest.fixture
@@ -34,15 +33,7 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
     update = bool(request.config.getoption("--update-golden", default=False))
 
     def check(case: str, xml: str) -> None:
-        path = GOLDEN_DIR / f"{case}.xml"
-        actual = normalise_xml(xml)
-        if update or not path.exists():
-            GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
-            path.write_text(actual, encoding="utf-8")
-            warnings.warn(f"golden file written: {path}", stacklevel=2)
-            return
-        expected = normalise_xml(path.read_text(encoding="utf-8"))
-        assert actual == expected, f"output differs from {path}; --update-golden rewrites it"
+        check_golden(GOLDEN_DIR / f"{case}.xml", xml, update=update, ci=under_ci())
 
     return check
 
@@ -75,3 +66,24 @@ def disk(tmp_path: Path) -> Path:
     path = tmp_path / "disk.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(path), "16M"], check=True)
     return path
+
+
+CliRun = Callable[..., Result]
+
+
+@pytest.fixture
+def test_driver_cli(tmp_path: Path) -> Iterator[CliRun]:
+    """``test_driver_cli(*args)``: ``virtdeck -c test:///default ARGS`` in this process.
+
+    A connection held open keeps the test driver's state between commands
+    (libvirt drops it with the last connection), so what one command or the
+    test itself defines is there for the next, as on a real host.
+    """
+    anchor = libvirt.open(TEST_URI)
+
+    def run(*args: str) -> Result:
+        env = {"VIRTDECK_DATA_DIR": str(tmp_path / "data")}
+        return invoke_virtdeck("-c", TEST_URI, *args, env=env)
+
+    yield run
+    anchor.close()

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import libvirt
 import pytest
+from tests.cli_runner import invoke_virtdeck
 from tests.unit.test_snapshots_engine import domain_xml
-from typer.testing import CliRunner
-
-from virtdeck.cli.main import app
 
 TEST_URI = "test:///default"
 Run = Callable[..., str]
@@ -27,11 +25,10 @@ Run = Callable[..., str]
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Run]:
     anchor = libvirt.open(TEST_URI)
-    runner = CliRunner()
 
     def run(*args: str) -> str:
-        result = runner.invoke(
-            app, ["-c", TEST_URI, *args], env={"VIRTDECK_DATA_DIR": str(tmp_path / "data")}
+        result = invoke_virtdeck(
+            "-c", TEST_URI, *args, env={"VIRTDECK_DATA_DIR": str(tmp_path / "data")}
         )
         assert result.exit_code == 0, (args, result.output, result.exception)
         return result.output

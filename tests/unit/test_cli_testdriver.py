@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.cli_runner import run_virtdeck
 
 TEST_URI = "test:///default"
 
@@ -21,14 +21,7 @@ def virtdeck(
     if tmp is not None:
         full_env["VIRTDECK_DATA_DIR"] = str(tmp)
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "virtdeck", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=60,
-        check=False,
-    )
+    return run_virtdeck(*args, env=full_env, timeout=60)
 
 
 def one_sentence_error(result: subprocess.CompletedProcess[str], code: int) -> str:

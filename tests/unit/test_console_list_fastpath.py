@@ -13,6 +13,7 @@ import libvirt
 
 from virtdeck.engine import Engine
 from virtdeck.host import domains
+from virtdeck.host.handle import DomainHandle
 from virtdeck.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -35,7 +36,10 @@ def test_list_matches_full_description(tmp_path: Path) -> None:
         )
         fast = domains.list_states(engine.host, with_addresses=True)
         slow = sorted(
-            (domains.describe(d, with_addresses=True) for d in conn.listAllDomains(0)),
+            (
+                domains.describe(DomainHandle.of(engine.host, d), with_addresses=True)
+                for d in conn.listAllDomains(0)
+            ),
             key=lambda s: s.name,
         )
         for state in slow:

@@ -6,12 +6,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import termios
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.cli_runner import run_virtdeck
 
 from virtdeck.cli.vm_console_cmds import _raw_terminal
 from virtdeck.engine import Engine
@@ -60,14 +60,7 @@ def engine(uri: str, tmp_path: Path) -> Iterator[Engine]:
 def cli(uri: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, VIRTDECK_DATA_DIR=str(tmp_path / "data"))
     env.pop("VIRTDECK_CONNECT", None)
-    return subprocess.run(
-        [sys.executable, "-m", "virtdeck", "-c", uri, "vm", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run_virtdeck("-c", uri, "vm", *args, env=env, timeout=60)
 
 
 def test_graphics_of_a_running_vm_hides_the_password(engine: Engine) -> None:
@@ -104,7 +97,7 @@ def test_vm_without_graphics_says_so(uri: str, tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         "error: VM headless has no graphics (created with --graphics none); "
-        "'virtdeck vm console headless' opens its serial console"
+        "use its serial console ('virtdeck vm console headless')"
     ]
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.cli_runner import run_virtdeck
+from tests.errors_cli import cli_text
 
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import VmCreate
@@ -43,34 +44,86 @@ def files(tmp_path: Path) -> dict[str, str]:
     return {"iso": str(iso), "disk": str(disk), "notiso": str(disk), "missing": str(missing)}
 
 
-REFUSED: list[tuple[dict[str, object], str]] = [
-    ({}, "the VM needs a disk; give exactly one of --image BASE, --iso FILE"),
-    ({"image": "{disk}", "iso": "{iso}"}, "--image and --iso both say where"),
-    ({"iso": "{iso}", "import_disk": "{disk}"}, "--iso and --import-disk both say"),
-    ({"image": "{disk}", "import_disk": "{disk}"}, "--image and --import-disk both say"),
-    ({"import_disk": "{disk}", "full_copy": True}, "--full-copy only applies to --image"),
-    ({"iso": "{iso}"}, "--iso installs onto a new empty disk; give its size with --disk-size"),
-    ({"import_disk": "{disk}", "disk_size_bytes": 2**30}, "--disk-size makes no sense with"),
-    ({"image": "{disk}", "full_copy": True, "disk_size_bytes": 2**30}, "cannot grow a --full"),
-    ({"iso": "{iso}", "disk_size_bytes": 4096}, "--disk-size must be at least 1M"),
-    ({"iso": "{iso}", "disk_size_bytes": 2**30, "graphics": "none"}, "needs a screen"),
-    ({"iso": "{notiso}", "disk_size_bytes": 2**30}, "is not an ISO 9660 CD image"),
-    ({"iso": "{missing}", "disk_size_bytes": 2**30}, "is not a file"),
-    ({"iso": "/nonexistent.iso", "disk_size_bytes": 2**30}, "outside every storage pool"),
-    ({"import_disk": "/etc/shadow"}, "--import-disk '/etc/shadow' is outside every storage pool"),
-    ({"image": "/etc/shadow", "full_copy": True}, "--image '/etc/shadow' is outside every"),
-    ({"image": "{disk}", "ssh_keys": ["id_rsa contents"]}, "not look like an SSH public key"),
-    ({"image": "{disk}", "ssh_keys": [KEY, "-----BEGIN RSA PRIVATE KEY-----"]}, "private key"),
-    ({"image": "{disk}", "user_data": "x" * 2**20}, "--user-data is 1 MiB or larger"),
-    ({"image": "{disk}", "hostname": "bad_name"}, "--hostname 'bad_name' is not a valid"),
-    ({"name": "under_score", "image": "{disk}", "ssh_keys": [KEY]}, "give --hostname"),
-    ({"image": "{disk}", "cpus": 0}, "--cpus must be at least 1"),
+# (request fields, what the CLI says, the field the error names). The field
+# is None where the error concerns no single one (no disk source at all), and
+# for a path outside the pools it is the field that named the path.
+REFUSED: list[tuple[dict[str, object], str, str | None]] = [
+    ({}, "the VM needs a disk; give exactly one of --image BASE, --iso FILE", None),
+    ({"image": "{disk}", "iso": "{iso}"}, "--image and --iso both say where", "iso"),
+    ({"iso": "{iso}", "import_disk": "{disk}"}, "--iso and --import-disk both say", "import_disk"),
+    (
+        {"image": "{disk}", "import_disk": "{disk}"},
+        "--image and --import-disk both say",
+        "import_disk",
+    ),
+    (
+        {"import_disk": "{disk}", "full_copy": True},
+        "--full-copy only applies to --image",
+        "full_copy",
+    ),
+    (
+        {"iso": "{iso}"},
+        "--iso installs onto a new empty disk; give its size with --disk-size",
+        "disk_size_bytes",
+    ),
+    (
+        {"import_disk": "{disk}", "disk_size_bytes": 2**30},
+        "--disk-size makes no sense with",
+        "disk_size_bytes",
+    ),
+    (
+        {"image": "{disk}", "full_copy": True, "disk_size_bytes": 2**30},
+        "cannot grow a --full",
+        "disk_size_bytes",
+    ),
+    (
+        {"iso": "{iso}", "disk_size_bytes": 4096},
+        "--disk-size must be at least 1M",
+        "disk_size_bytes",
+    ),
+    ({"iso": "{iso}", "disk_size_bytes": 2**30, "graphics": "none"}, "needs a screen", "graphics"),
+    ({"iso": "{notiso}", "disk_size_bytes": 2**30}, "is not an ISO 9660 CD image", "iso"),
+    ({"iso": "{missing}", "disk_size_bytes": 2**30}, "is not a file", "iso"),
+    ({"iso": "/nonexistent.iso", "disk_size_bytes": 2**30}, "outside every storage pool", "iso"),
+    (
+        {"import_disk": "/etc/shadow"},
+        "--import-disk '/etc/shadow' is outside every storage pool",
+        "import_disk",
+    ),
+    (
+        {"image": "/etc/shadow", "full_copy": True},
+        "--image '/etc/shadow' is outside every",
+        "image",
+    ),
+    (
+        {"image": "{disk}", "ssh_keys": ["id_rsa contents"]},
+        "not look like an SSH public key",
+        "ssh_keys",
+    ),
+    (
+        {"image": "{disk}", "ssh_keys": [KEY, "-----BEGIN RSA PRIVATE KEY-----"]},
+        "private key",
+        "ssh_keys",
+    ),
+    ({"image": "{disk}", "user_data": "x" * 2**20}, "--user-data is 1 MiB or larger", "user_data"),
+    (
+        {"image": "{disk}", "hostname": "bad_name"},
+        "--hostname 'bad_name' is not a valid",
+        "hostname",
+    ),
+    ({"name": "under_score", "image": "{disk}", "ssh_keys": [KEY]}, "give --hostname", "hostname"),
+    ({"image": "{disk}", "cpus": 0}, "--cpus must be at least 1", "cpus"),
 ]
 
 
-@pytest.mark.parametrize(("fields", "says"), REFUSED)
+@pytest.mark.parametrize(("fields", "says", "field"), REFUSED)
 def test_refused_in_one_sentence_and_nothing_made(
-    engine: Engine, files: dict[str, str], tmp_path: Path, fields: dict[str, object], says: str
+    engine: Engine,
+    files: dict[str, str],
+    tmp_path: Path,
+    fields: dict[str, object],
+    says: str,
+    field: str | None,
 ) -> None:
     before = sorted(p.name for p in tmp_path.iterdir())
     values: dict[str, object] = {"name": "newvm"}
@@ -78,8 +131,9 @@ def test_refused_in_one_sentence_and_nothing_made(
         values[key] = value.format(**files) if isinstance(value, str) else value
     with pytest.raises(InvalidInput) as info:
         engine.create_vm(VmCreate.model_validate(values))
-    message = info.value.message
+    message = cli_text(info.value)
     assert says in message
+    assert info.value.field == field
     assert not re.search(r"\.\s+[A-Z]", message) and "\n" not in message
     assert [v.name for v in engine.list_vms()] == ["test"]
     assert sorted(p.name for p in tmp_path.iterdir()) == before
@@ -104,14 +158,7 @@ def test_seed_on_a_remote_or_test_host_is_refused_and_undone(
 def _cli(tmp_path: Path, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "VIRTDECK_CONNECT"}
     env["VIRTDECK_DATA_DIR"] = str(tmp_path / "data")
-    result = subprocess.run(
-        [sys.executable, "-m", "virtdeck", "-c", TEST_URI, "vm", "create", "newvm", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    result = run_virtdeck("-c", TEST_URI, "vm", "create", "newvm", *args, env=env, timeout=60)
     assert result.returncode == InvalidInput.exit_code, result.stderr
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()

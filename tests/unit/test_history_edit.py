@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.errors_cli import cli_text
+from tests.lock_holder import held_elsewhere
 
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import VmCreate
-from virtdeck.errors import Conflict, InvalidInput, NotFound
+from virtdeck.errors import Conflict, Hint, InvalidInput, NotFound
 
 
 def _create(engine: Engine, disk: Path, name: str = "h1") -> None:
@@ -17,8 +19,8 @@ def _create(engine: Engine, disk: Path, name: str = "h1") -> None:
 
 def _set_memory_outside(engine: Engine, name: str, old: str, new: str) -> None:
     """A change made behind virtdeck's back, as 'virsh edit' would."""
-    dom = engine.lookup(name)
-    xml = engine.inactive_xml(dom)
+    dom = engine.defs.lookup(name)
+    xml = engine.defs.inactive_xml(dom)
     assert old in xml
     engine.host.conn.defineXML(xml.replace(old, new))
 
@@ -97,8 +99,10 @@ def test_edit_refusals(engine: Engine, disk: Path) -> None:
     session = engine.edit_begin("h1")
     with pytest.raises(InvalidInput, match="not valid"):
         engine.edit_apply(session, "<domain><name>h1</name")
-    with pytest.raises(InvalidInput, match="vm rename"):
+    with pytest.raises(InvalidInput) as renamed:
         engine.edit_apply(session, session.xml.replace("<name>h1</name>", "<name>h2</name>"))
+    assert "vm rename" in cli_text(renamed.value)
+    assert renamed.value.hint == Hint("vm.rename", vm="h1", args={"new_name": "NEW"})
     with pytest.raises(InvalidInput, match="UUID"):
         uuid = engine.get_vm("h1").uuid
         engine.edit_apply(session, session.xml.replace(uuid, "0" * 8 + uuid[8:]))
@@ -116,6 +120,9 @@ def test_edit_refusals(engine: Engine, disk: Path) -> None:
 
 def test_second_operation_on_a_busy_vm_is_a_conflict(engine: Engine, disk: Path) -> None:
     _create(engine, disk)
-    with engine.lock("h1", "snapshot"), pytest.raises(Conflict, match="busy \\(snapshot by pid"):
+    with (
+        held_elsewhere(engine, "h1", "snapshot"),
+        pytest.raises(Conflict, match="busy \\(snapshot by pid"),
+    ):
         engine.delete_vm("h1")
     engine.delete_vm("h1")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from tests.errors_cli import cli_text
 
 from virtdeck.errors import (
     HostUnavailable,
@@ -27,6 +28,7 @@ from virtdeck.errors import (
     OperationFailed,
     Timeout,
     VirtdeckError,
+    opt,
 )
 from virtdeck.host import image_headers, images, qemu_img, storage
 from virtdeck.host.connection import Host
@@ -154,6 +156,23 @@ def test_a_missing_file_is_not_found(tmp_path: Path) -> None:
     refused(tmp_path / "nope.img", r"/nope.img does not exist; give the path", NotFound)
     (tmp_path / "dangling").symlink_to(tmp_path / "gone.img")
     refused(tmp_path / "dangling", r"does not exist", NotFound)
+
+
+def test_a_refusal_names_the_field_the_image_came_in(pool: Path, tmp_path: Path) -> None:
+    with pytest.raises(NotFound) as missing:
+        look(tmp_path / "nope.img", what=opt("import_disk"))
+    assert missing.value.field == "import_disk"
+    assert cli_text(missing.value).startswith(f"--import-disk {tmp_path}/nope.img does not exist")
+    # Deep in the backing chain it is still the image that field named.
+    top = pool / "evil.qcow2"
+    qimg("create", "-f", "qcow2", "-b", "/etc/hostname", "-F", "raw", "-u", str(top), "1M")
+    with pytest.raises(InvalidInput, match="is outside the pool") as outside:
+        look(top, what=opt("image"), check_place=Places(pool))
+    assert outside.value.field == "image"
+    # Words name no field.
+    with pytest.raises(InvalidInput) as words:
+        look(tmp_path, what="disk vda of VM web1")
+    assert words.value.field is None
 
 
 def test_a_directory_is_a_directory(tmp_path: Path) -> None:

@@ -38,8 +38,8 @@ def test_reboot_and_reset(tmp_path: Path) -> None:
 def test_a_running_vm_is_deleted_only_with_force(tmp_path: Path, command: str) -> None:
     line = one_sentence_error(virtdeck("-c", TEST_URI, "vm", command, "test", tmp=tmp_path), 3)
     assert line == (
-        "error: VM test is running; stop it first ('virtdeck vm stop test'), "
-        "or add --force to power it off and delete it"
+        "error: VM test is running; stop it first, "
+        "or add --force to power it off and delete it ('virtdeck vm stop test')"
     )
     assert run(tmp_path, command, "test", "--force").startswith("Deleted VM test")
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.errors_cli import cli_text
 from tests.unit.test_snapshots_engine import domain_xml
 
 from virtdeck.engine import Engine
-from virtdeck.engine.lifecycle import clonable_disks, clone_definition
-from virtdeck.errors import Conflict, InvalidInput, NotFound, Unsupported
+from virtdeck.engine.services.clone import clonable_disks, clone_definition
+from virtdeck.errors import Conflict, Hint, InvalidInput, NotFound, Unsupported
 from virtdeck.model import Domain
 
 
@@ -34,7 +36,7 @@ def names(engine: Engine) -> Iterator[list[str]]:
 def vm(engine: Engine, names: list[str]) -> str:
     name = f"lcunit-{uuid.uuid4().hex[:6]}"
     names.append(name)
-    engine.redefine(domain_xml(name), "create").create()
+    engine.defs.redefine(domain_xml(name), "create").start()
     return name
 
 
@@ -42,8 +44,10 @@ def test_pause_and_resume(engine: Engine, vm: str) -> None:
     assert engine.pause_vm(vm).state == "paused"
     with pytest.raises(Conflict, match="already paused"):
         engine.pause_vm(vm)
-    with pytest.raises(Conflict, match=f"paused; resume it with 'virtdeck vm resume {vm}'"):
+    with pytest.raises(Conflict) as paused:
         engine.reboot_vm(vm)
+    assert re.search(f"paused; resume it .*\\('virtdeck vm resume {vm}'\\)", cli_text(paused.value))
+    assert paused.value.hint == Hint("vm.resume", vm=vm)
     assert engine.resume_vm(vm).state == "running"
     with pytest.raises(Conflict, match="not paused"):
         engine.resume_vm(vm)
@@ -90,7 +94,7 @@ def test_rename_only_when_shut_off_and_history_follows(
 def test_rename_onto_existing_name_is_a_conflict(engine: Engine, vm: str, names: list[str]) -> None:
     other = f"{vm}-other"
     names.append(other)
-    engine.redefine(domain_xml(other), "create")
+    engine.defs.redefine(domain_xml(other), "create")
     engine.stop_vm(vm, force=True)
     with pytest.raises(Conflict, match="already exists"):
         engine.rename_vm(vm, other)
@@ -140,8 +144,8 @@ def test_clone_definition_is_a_new_vm(engine: Engine, names: list[str]) -> None:
     assert logs == [f"{log_dir}/{new}-serial0.log"] * 2
     # libvirt accepts it and gives the NIC a MAC of its own.
     names.append(new)
-    dom = engine.redefine(model.to_xml(), "clone")
-    defined = Domain.from_xml(dom.XMLDesc(0))
+    dom = engine.defs.redefine(model.to_xml(), "clone")
+    defined = Domain.from_xml(dom.xml())
     mac = defined.interfaces[0].mac
     assert mac is not None and mac != "52:54:00:aa:bb:cc"
 
@@ -175,7 +179,9 @@ def test_events_of_one_vm(engine: Engine, vm: str) -> None:
 def test_events_timeout_ends_the_stream(engine: Engine, vm: str) -> None:
     with engine.events(vm, timeout=0.3) as feed:
         assert list(feed) == []
-    with pytest.raises(InvalidInput, match="--timeout"):
+    with pytest.raises(InvalidInput) as too_short:
         engine.events(vm, timeout=0)
+    assert "--timeout" in cli_text(too_short.value)
+    assert too_short.value.field == "timeout"
     with pytest.raises(NotFound, match="no VM named"):
         engine.events("no-such-vm-at-all")

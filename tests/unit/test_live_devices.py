@@ -10,11 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.errors_cli import cli_text
 from tests.unit.test_live_rules import definition, vm  # noqa: F401 (fixtures)
 
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import DiskAdd, NicAdd
-from virtdeck.errors import Conflict, InvalidInput, NotFound, Unsupported
+from virtdeck.errors import Conflict, Hint, InvalidInput, NotFound, Unsupported
 from virtdeck.model import Domain
 from virtdeck.model.spec import exact_size, next_disk_target, normalise_mac, set_graphics
 
@@ -56,8 +57,10 @@ def test_disk_add_to_a_stopped_vm_goes_to_its_definition(
 
 def test_disk_add_refusals(engine: Engine, vm: str, tmp_path: Path) -> None:
     extra = image(tmp_path, "extra.qcow2")
-    with pytest.raises(InvalidInput, match=r"exactly one of --size SIZE .* or --path FILE"):
+    with pytest.raises(InvalidInput) as neither:
         engine.add_disk(DiskAdd(name=vm))
+    assert re.search(r"exactly one of --size SIZE .* or --path FILE", cli_text(neither.value))
+    assert neither.value.fields == ["size_bytes", "path"]
     with pytest.raises(InvalidInput, match="exactly one"):
         engine.add_disk(DiskAdd(name=vm, path=str(extra), size_bytes=2**20))
     with pytest.raises(InvalidInput, match="not a virtio disk name; use vdb"):
@@ -69,8 +72,10 @@ def test_disk_add_refusals(engine: Engine, vm: str, tmp_path: Path) -> None:
     used = engine.list_disks(vm)[0].path
     with pytest.raises(Conflict, match="already uses"):
         engine.add_disk(DiskAdd(name=vm, path=str(used)))
-    with pytest.raises(NotFound, match=r"has no disk vdq.*vm disk list"):
+    with pytest.raises(NotFound) as no_disk:
         engine.remove_disk(vm, "vdq")
+    assert re.search(r"has no disk vdq.*vm disk list", cli_text(no_disk.value))
+    assert no_disk.value.hint == Hint("vm.disk.list", vm=vm)
     # The test driver makes no disk images: a new disk needs a local QEMU host.
     with pytest.raises(Unsupported, match="only on the local host"):
         engine.add_disk(DiskAdd(name=vm, size_bytes=64 * 2**20))
@@ -81,10 +86,10 @@ def test_failed_live_attach_leaves_the_definition_alone(
     engine: Engine, vm: str, tmp_path: Path
 ) -> None:
     engine.start_vm(vm)
-    before = engine.inactive_xml(engine.lookup(vm))
+    before = engine.defs.inactive_xml(engine.defs.lookup(vm))
     with pytest.raises(Unsupported):  # the test driver cannot hot-plug
         engine.add_disk(DiskAdd(name=vm, path=str(image(tmp_path, "e.qcow2"))))
-    assert engine.inactive_xml(engine.lookup(vm)) == before
+    assert engine.defs.inactive_xml(engine.defs.lookup(vm)) == before
     # --config alone works on a running VM: from its next start.
     change = engine.add_disk(DiskAdd(name=vm, path=str(image(tmp_path, "f.qcow2")), config=True))
     assert (change.live, change.config) == (False, True)
@@ -119,8 +124,10 @@ def test_nic_refusals(engine: Engine, vm: str) -> None:
         engine.add_nic(NicAdd(name=vm, network="default", mac="01:00:5e:00:00:01"))
     with pytest.raises(InvalidInput, match="use virtio, e1000e"):
         engine.add_nic(NicAdd(name=vm, network="default", model="ne2k"))
-    with pytest.raises(NotFound, match=r"no NIC with MAC 52:54:00:00:00:09.*vm nic list"):
+    with pytest.raises(NotFound) as no_nic:
         engine.remove_nic(vm, "52:54:00:00:00:09")
+    assert re.search(r"no NIC with MAC 52:54:00:00:00:09.*vm nic list", cli_text(no_nic.value))
+    assert no_nic.value.hint == Hint("vm.nic.list", vm=vm)
     assert engine.list_nics(vm) == []
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import libvirt
 import pytest
+from tests.errors_cli import cli_text
+from tests.lock_holder import held_elsewhere
 
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import VmCreate
-from virtdeck.errors import Conflict, InvalidInput, Unsupported
+from virtdeck.errors import Conflict, Hint, InvalidInput, Unsupported
 from virtdeck.model import Domain
 
 MiB = 2**20
@@ -37,11 +40,11 @@ def vm(engine: Engine, disk: Path, request: pytest.FixtureRequest) -> Iterator[s
 
 
 def definition(engine: Engine, name: str) -> Domain:
-    return engine.model(name)[1]
+    return engine.defs.model(name)[1]
 
 
 def running_vcpus(engine: Engine, name: str) -> int:
-    return int(engine.lookup(name).vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE))
+    return int(engine.host.conn.lookupByName(name).vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE))
 
 
 def test_stopped_vm_changes_its_definition_only(engine: Engine, vm: str) -> None:
@@ -70,8 +73,13 @@ def test_live_only_leaves_the_definition(engine: Engine, vm: str) -> None:
 def test_live_decrease_is_refused_with_the_way_to_do_it(engine: Engine, vm: str) -> None:
     engine.start_vm(vm)
     engine.set_cpus(vm, 3)
-    with pytest.raises(Unsupported, match=r"hot-unplug.*set-cpus .* 1 --config' and restart"):
+    with pytest.raises(Unsupported) as refused:
         engine.set_cpus(vm, 1)
+    assert re.search(
+        r"hot-unplug.*and restart it \('.*set-cpus .* 1 --config'\)", cli_text(refused.value)
+    )
+    assert refused.value.hint == Hint("vm.set-cpus.config", vm=vm, args={"count": "1"})
+    assert refused.value.field == "count"
     assert running_vcpus(engine, vm) == 3
     change = engine.set_cpus(vm, 1, config=True)
     assert (change.live, change.config) == (False, True)
@@ -80,15 +88,19 @@ def test_live_decrease_is_refused_with_the_way_to_do_it(engine: Engine, vm: str)
 
 
 def test_more_than_the_maximum_names_it_and_how_to_raise_it(engine: Engine, vm: str) -> None:
-    with pytest.raises(InvalidInput, match=r"at most 4 vCPUs.*set-max-cpus .* 6'"):
+    with pytest.raises(InvalidInput) as above:
         engine.set_cpus(vm, 6)
+    assert re.search(r"at most 4 vCPUs.*set-max-cpus .* 6'", cli_text(above.value))
+    assert above.value.hint == Hint("vm.set-max-cpus", vm=vm, args={"count": "6"})
     with pytest.raises(InvalidInput, match="at least 1"):
         engine.set_cpus(vm, 0)
 
 
 def test_live_on_a_stopped_vm_is_refused(engine: Engine, vm: str) -> None:
-    with pytest.raises(Conflict, match=r"not running.*leave out --live"):
+    with pytest.raises(Conflict) as not_running:
         engine.set_cpus(vm, 2, live=True)
+    assert re.search(r"not running.*leave out --live", cli_text(not_running.value))
+    assert not_running.value.field == "live"
     with pytest.raises(Conflict, match="not running"):
         engine.set_memory(vm, 300 * MiB, live=True)
 
@@ -96,8 +108,10 @@ def test_live_on_a_stopped_vm_is_refused(engine: Engine, vm: str) -> None:
 def test_max_cpus_changes_only_while_stopped(engine: Engine, vm: str) -> None:
     engine.set_cpus(vm, 3)
     engine.start_vm(vm)
-    with pytest.raises(Conflict, match=r"running.*only change while it is stopped.*vm stop"):
+    with pytest.raises(Conflict) as running:
         engine.set_max_cpus(vm, 8)
+    assert re.search(r"running.*only change while it is stopped.*vm stop", cli_text(running.value))
+    assert running.value.hint == Hint("vm.stop", vm=vm)
     engine.stop_vm(vm, force=True)
     raised = engine.set_max_cpus(vm, 8)
     assert raised.config and not raised.live and raised.notes == []
@@ -113,10 +127,12 @@ def test_memory_is_the_balloon_up_to_the_maximum(engine: Engine, vm: str) -> Non
     engine.start_vm(vm)
     change = engine.set_memory(vm, 384 * MiB)
     assert (change.live, change.config, change.value) == (True, True, 384 * 1024)
-    assert engine.lookup(vm).info()[2] == 384 * 1024
+    assert engine.defs.lookup(vm).info().memory_kib == 384 * 1024
     assert definition(engine, vm).current_memory_kib == 384 * 1024
-    with pytest.raises(InvalidInput, match=r"above VM .*maximum of 512 MiB.*set-max-memory .* 1G'"):
+    with pytest.raises(InvalidInput) as above:
         engine.set_memory(vm, 1024 * MiB)
+    assert re.search(r"above VM .*maximum of 512 MiB.*set-max-memory .* 1G'", cli_text(above.value))
+    assert above.value.hint == Hint("vm.set-max-memory", vm=vm, args={"size": "1G"})
 
 
 def test_memory_refuses_too_little_and_more_than_the_host(engine: Engine, vm: str) -> None:
@@ -153,5 +169,5 @@ def test_every_change_is_a_version_in_the_history(engine: Engine, vm: str) -> No
 
 
 def test_busy_vm_gets_conflict(engine: Engine, vm: str) -> None:
-    with engine.lock(vm, "test"), pytest.raises(Conflict, match="busy"):
+    with held_elsewhere(engine, vm, "test"), pytest.raises(Conflict, match="busy"):
         engine.set_cpus(vm, 2)

@@ -82,7 +82,7 @@ def test_stopped_vm_converges_in_one_version(engine: Engine, vm: str) -> None:
     assert (model.current_memory_kib, model.memory_kib) == (300 * 1024, 1024 * 1024)
     assert [n.source_network for n in model.interfaces] == ["default"]
     assert [g.type for g in model.graphics] == ["vnc"]
-    assert engine.lookup(vm).autostart() == 1
+    assert engine.defs.lookup(vm).autostart() is True
     assert len(engine.vm_history(vm)) == versions + 1
     assert engine.vm_history(vm)[-1].action == "apply"
 
@@ -99,8 +99,8 @@ def test_running_vm_plan_says_live_or_restart(engine: Engine, vm: str) -> None:
         "memory": ("256 MiB", "384 MiB", "live"),
         "max_memory": ("512 MiB", "768 MiB", "restart"),
     }
-    dom = engine.lookup(vm)
-    assert dom.info()[3] == 3 and dom.info()[2] == 384 * 1024
+    info = engine.defs.lookup(vm).info()
+    assert info.vcpus == 3 and info.memory_kib == 384 * 1024
     assert definition(engine, vm).memory_kib == 768 * 1024
     assert engine.apply_spec(spec).steps == []
 
@@ -131,10 +131,12 @@ def test_missing_vm_is_created_from_the_spec(engine: Engine, disk: Path) -> None
 
 
 def test_refusals(engine: Engine, vm: str, tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match=r"cpus 5 is above max_cpus 4; raise max_cpus"):
+    with pytest.raises(InvalidInput, match=r"cpus 5 is above max_cpus 4; raise max_cpus") as cpus:
         engine.apply_spec(load_spec(f"name: {vm}\ncpus: 5\n", "vm.yaml"))
-    with pytest.raises(InvalidInput, match=r"memory 1G is above max_memory 512M"):
+    assert cpus.value.field == "cpus"
+    with pytest.raises(InvalidInput, match=r"memory 1G is above max_memory 512M") as memory:
         engine.apply_spec(load_spec(f"name: {vm}\nmemory: 1G\n", "vm.yaml"))
+    assert memory.value.field == "memory"
     with pytest.raises(InvalidInput, match="more than this host has"):
         engine.apply_spec(load_spec(f"name: {vm}\nmax_memory: 64T\n", "vm.yaml"))
     with pytest.raises(Conflict, match="apply never replaces a disk"):

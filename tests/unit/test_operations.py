@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.progress_hook import on_step
 
 from virtdeck.engine import Engine
 from virtdeck.engine.operation_record import process_alive, process_identity
@@ -36,10 +37,13 @@ def orphan_operation(
         import os
         from pathlib import Path
         from virtdeck.engine.db import open_migrated
+        from virtdeck.engine.hosts import HostStore
         from virtdeck.engine.operations import OperationStore
         from virtdeck.engine.operation_record import Resource
-        store = OperationStore(open_migrated(Path({str(engine.settings.data_dir)!r})))
-        op = store.begin({engine.host.uri!r}, {kind!r}, {target!r}, "defining the VM")
+        database = open_migrated(Path({str(engine.settings.data_dir)!r}))
+        host_id = HostStore(database).ensure({engine.host.uri!r}).id
+        store = OperationStore(database)
+        op = store.begin(host_id, {kind!r}, {target!r}, "defining the VM")
         made = [Resource("domain", {domain_uuid!r})]
         if {file!r} is not None:
             made.append(Resource("file", {file!r}))
@@ -73,9 +77,11 @@ def test_process_identity_tells_a_live_process_from_a_dead_one() -> None:
     assert not process_alive(f"another-boot/{pid}/{_started}")
 
 
-def test_create_is_recorded_with_its_steps(engine: Engine, disk: Path) -> None:
+def test_create_is_recorded_with_its_steps(
+    engine: Engine, disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[OperationInfo] = []
-    engine.on_progress = seen.append
+    on_step(engine, monkeypatch, seen.append)
     engine.create_vm(create_request("op1", disk, start=True))
     assert [s.step for s in seen] == [
         f"checking the disk {disk}",
@@ -104,13 +110,13 @@ def test_a_failed_create_is_recorded_with_its_reason(engine: Engine, disk: Path)
 
 
 def test_a_create_failing_after_the_define_removes_the_definition(
-    engine: Engine, disk: Path
+    engine: Engine, disk: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def fail_on_start(op: OperationInfo) -> None:
         if op.step == "starting the VM":
             raise RuntimeError("lost power")
 
-    engine.on_progress = fail_on_start
+    on_step(engine, monkeypatch, fail_on_start)
     with pytest.raises(RuntimeError):
         engine.create_vm(create_request("late", disk, start=True))
     assert "late" not in [v.name for v in engine.list_vms()]
@@ -133,7 +139,7 @@ def test_an_orphaned_create_is_interrupted_and_its_definition_removed(
     engine: Engine, disk: Path
 ) -> None:
     vm = engine.create_vm(create_request("half", disk))
-    uuid = engine.lookup("half").UUIDString()
+    uuid = engine.defs.lookup("half").uuid
     orphan_operation(engine, "create", "half", uuid)
     ops = engine.list_operations()
     assert (ops[0].kind, ops[0].target, ops[0].state) == ("create", "half", "interrupted")
@@ -148,7 +154,7 @@ def test_an_orphaned_create_is_interrupted_and_its_definition_removed(
 
 def test_an_orphaned_operation_keeps_a_vm_that_runs(engine: Engine, disk: Path) -> None:
     engine.create_vm(create_request("runs", disk, start=True))
-    orphan_operation(engine, "create", "runs", engine.lookup("runs").UUIDString())
+    orphan_operation(engine, "create", "runs", engine.defs.lookup("runs").uuid)
     [recovered] = engine.recover_interrupted()
     assert recovered.state == "interrupted"
     assert "kept VM runs (it is running)" in recovered.error
@@ -161,7 +167,7 @@ def test_what_recovery_cannot_remove_is_reported_not_raised(
     leftover = tmp_path / "leftover.qcow2"
     leftover.write_bytes(b"")
     engine.create_vm(create_request("stuck", disk))
-    orphan_operation(engine, "create", "stuck", engine.lookup("stuck").UUIDString(), str(leftover))
+    orphan_operation(engine, "create", "stuck", engine.defs.lookup("stuck").uuid, str(leftover))
     # The test driver makes no files, so virtdeck refuses to delete one there.
     [recovered] = engine.recover_interrupted()
     assert "removed the definition of VM stuck" in recovered.error
@@ -173,7 +179,7 @@ def test_what_recovery_cannot_remove_is_reported_not_raised(
 
 def test_an_orphan_on_a_vm_another_command_holds_waits_for_it(engine: Engine, disk: Path) -> None:
     engine.create_vm(create_request("busy", disk))
-    orphan_operation(engine, "create", "busy", engine.lookup("busy").UUIDString())
+    orphan_operation(engine, "create", "busy", engine.defs.lookup("busy").uuid)
     holder = subprocess.Popen(
         [
             sys.executable,

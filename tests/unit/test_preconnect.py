@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import typer.main
+from tests.errors_cli import cli_text
 
 from virtdeck.cli.entry import early_uri
 from virtdeck.cli.main import app
@@ -96,8 +97,9 @@ def test_an_early_connection_for_another_uri_is_closed_not_used() -> None:
 def test_a_failed_early_open_is_reported_like_any_failed_open() -> None:
     uri = "qemu+unix:///system?socket=/nonexistent/libvirt-sock"
     preconnect.start(uri)
-    with pytest.raises(HostUnavailable, match="libvirtd is not running there"):
+    with pytest.raises(HostUnavailable, match="libvirtd is not running there") as info:
         _ = Host(uri).conn
+    assert cli_text(info.value).endswith("or give another libvirt URI (--connect)")
     # The failure was handed over, not kept for a second caller.
     assert preconnect.take(uri) is None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -11,8 +12,9 @@ import pycdlib
 import pytest
 import yaml
 from tests.conftest import require_or_skip
+from tests.errors_cli import cli_text
 
-from virtdeck.errors import Conflict, InvalidInput, Unsupported
+from virtdeck.errors import Conflict, Hint, InvalidInput, Unsupported
 from virtdeck.host import seed
 from virtdeck.host.connection import Host
 
@@ -103,6 +105,8 @@ def test_public_keys_refuses_anything_else(text: str, says: str) -> None:
     with pytest.raises(InvalidInput, match=says) as info:
         seed.public_keys(text)
     assert "b3Blbn" not in info.value.message  # never echo a private key
+    assert info.value.field == "ssh_keys"
+    assert cli_text(info.value).startswith("--ssh-key ")
 
 
 @pytest.mark.parametrize("name", ["a", "web-1", "db01.example.org", "x" * 63])
@@ -114,10 +118,13 @@ def test_hostnames_accepted(name: str) -> None:
     "name", ["", "-a", "a-", "a_b", "a b", "a..b", "x" * 64, "h\nlocal-hostname: evil"]
 )
 def test_hostnames_refused(name: str) -> None:
-    with pytest.raises(InvalidInput, match="not a valid host name"):
+    with pytest.raises(InvalidInput, match="not a valid host name") as given:
         seed.check_hostname(name)
-    with pytest.raises(InvalidInput, match="give --hostname"):
+    assert given.value.field == "hostname"
+    with pytest.raises(InvalidInput) as info:
         seed.check_hostname(name, given=False)
+    assert re.search("give --hostname", cli_text(info.value))
+    assert info.value.field == "hostname"
 
 
 def test_write_seed_is_private_and_never_overwrites(tmp_path: Path) -> None:
@@ -126,8 +133,10 @@ def test_write_seed_is_private_and_never_overwrites(tmp_path: Path) -> None:
     seed.write_seed(host, path, "instance-id: a\n", "")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     before = path.read_bytes()
-    with pytest.raises(Conflict, match="already exists"):
+    with pytest.raises(Conflict, match="already exists") as info:
         seed.write_seed(host, path, "instance-id: b\n", "")
+    assert info.value.hint == Hint("vm.list")
+    assert cli_text(info.value).endswith("show whose it may be ('virtdeck vm list')")
     assert path.read_bytes() == before
     with pytest.raises(Unsupported, match="local host"):
         seed.write_seed(Host("test:///default"), tmp_path / "t.iso", "", "")
@@ -143,7 +152,9 @@ def test_check_cd_image(tmp_path: Path) -> None:
         seed.check_cd_image(tmp_path / "missing.iso")
     other = tmp_path / "disk.img"
     other.write_bytes(b"\0" * 40000)
-    with pytest.raises(InvalidInput, match="not an ISO 9660 CD image"):
+    with pytest.raises(InvalidInput, match="not an ISO 9660 CD image") as info:
         seed.check_cd_image(other)
+    assert info.value.field == "iso"
+    assert "or boot a disk image with --import-disk" in cli_text(info.value)
     with pytest.raises(InvalidInput, match="is not a file"):
         seed.check_cd_image(tmp_path)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from tests.errors_cli import cli_text
 
 from virtdeck.engine import Engine
-from virtdeck.engine.snapshots import default_snapshot_name
-from virtdeck.errors import Conflict, InvalidInput, NotFound, Unsupported
+from virtdeck.engine.services.snapshots import default_snapshot_name
+from virtdeck.errors import Conflict, Hint, InvalidInput, NotFound, Unsupported
 from virtdeck.host import snapshots as host_snapshots
 
 TEST_URI = "test:///default"
@@ -48,12 +50,10 @@ def domain_xml(name: str, disk_format: str = "qcow2") -> str:
 def vm(engine: Engine) -> Iterator[str]:
     """A running VM of this test's own on the (process-wide) test driver."""
     name = f"snapunit-{uuid.uuid4().hex[:6]}"
-    dom = engine.redefine(domain_xml(name), "create")
-    dom.create()
+    dom = engine.defs.redefine(domain_xml(name), "create")
+    dom.start()
     yield name
-    if dom.isActive():
-        dom.destroy()
-    dom.undefineFlags(0x1 | 0x2)  # managed save + snapshot metadata
+    dom.undefine()  # powers it off first; drops managed save and snapshot metadata
 
 
 def test_running_vm_snapshot_has_memory_and_default_name(engine: Engine, vm: str) -> None:
@@ -84,8 +84,12 @@ def test_list_is_oldest_first_with_parents(engine: Engine, vm: str) -> None:
 
 def test_duplicate_name_is_a_conflict(engine: Engine, vm: str) -> None:
     engine.create_snapshot(vm, "same")
-    with pytest.raises(Conflict, match=f"already has a snapshot named 'same'.*delete {vm} same"):
+    with pytest.raises(Conflict) as taken:
         engine.create_snapshot(vm, "same")
+    assert re.search(
+        f"already has a snapshot named 'same'.*delete {vm} same", cli_text(taken.value)
+    )
+    assert taken.value.hint == Hint("vm.snapshot.delete", vm=vm, args={"snapshot": "same"})
 
 
 @pytest.mark.parametrize("bad", ["a b", "../x", "x<y", "-lead", "a" * 65])
@@ -96,8 +100,13 @@ def test_bad_snapshot_names_are_refused(engine: Engine, vm: str, bad: str) -> No
 
 
 def test_unknown_snapshot_suggests_existing(engine: Engine, vm: str) -> None:
-    with pytest.raises(NotFound, match="has no snapshots; 'virtdeck vm snapshot create"):
+    with pytest.raises(NotFound) as none_yet:
         engine.revert_snapshot(vm, "nope")
+    assert re.search(
+        r"has no snapshots; .*\('virtdeck vm snapshot create", cli_text(none_yet.value)
+    )
+    assert none_yet.value.hint == Hint("vm.snapshot.create", vm=vm)
+    assert none_yet.value.field == "snapshot"
     engine.create_snapshot(vm, "before-upgrade")
     engine.create_snapshot(vm, "other")
     with pytest.raises(NotFound, match="did you mean before-upgrade"):
@@ -114,9 +123,9 @@ def test_unknown_vm_is_not_found(engine: Engine) -> None:
 def test_revert_restores_state_and_definition_and_keeps_history(engine: Engine, vm: str) -> None:
     engine.create_snapshot(vm, "running-point")
     engine.stop_vm(vm, force=True)
-    _dom, model = engine.model(vm)
+    _dom, model = engine.defs.model(vm)
     model.memory_kib = 262144
-    engine.redefine(model.to_xml(), "edit")
+    engine.defs.redefine(model.to_xml(), "edit")
     assert engine.get_vm(vm).max_memory_kib == 262144
     result = engine.revert_snapshot(vm, "running-point")
     assert result.state == "running"
@@ -138,10 +147,12 @@ def test_delete_removes_only_that_snapshot(engine: Engine, vm: str) -> None:
 
 def test_non_qcow2_disk_needs_disk_only(engine: Engine) -> None:
     name = f"snapraw-{uuid.uuid4().hex[:6]}"
-    dom = engine.redefine(domain_xml(name, disk_format="raw"), "create")
+    dom = engine.defs.redefine(domain_xml(name, disk_format="raw"), "create")
     try:
-        with pytest.raises(Unsupported, match=r"not qcow2 \(vda\).*--disk-only"):
+        with pytest.raises(Unsupported) as raw:
             engine.create_snapshot(name, "x")
+        assert re.search(r"not qcow2 \(vda\).*--disk-only", cli_text(raw.value))
+        assert raw.value.field == "disk_only"
     finally:
         dom.undefine()
 

@@ -12,8 +12,9 @@ from virtdeck.engine.schemas import SPEC_MAX_BYTES, ApplyResult
 from virtdeck.engine.spec_plan import load_spec
 from virtdeck.errors import InvalidInput
 
-from .context import console, progress
+from .context import engine
 from .options import JsonOpt
+from .render import console, print_json, print_table
 
 app = typer.Typer()
 
@@ -61,11 +62,7 @@ def _print(result: ApplyResult) -> None:
         (s.key, s.wanted if result.created else f"{s.current} -> {s.wanted}", _HOW[s.how])
         for s in result.steps
     ]
-    if rows:
-        widths = [max(len(r[i]) for r in rows) for i in range(2)]
-        for key, change, how in rows:
-            line = f"  {key.ljust(widths[0])}  {change.ljust(widths[1])}  {how}"
-            console.print(line.rstrip())
+    print_table(rows, indent=2)
     for note in result.notes:
         console.print(f"note: {note}")
     if result.dry_run:
@@ -89,9 +86,8 @@ def apply(
 ) -> None:
     """Create a VM from a YAML spec, or change an existing one to match it."""
     text, source = _read(file)
-    with progress(ctx) as eng:
-        result = eng.apply_spec(load_spec(text, source), dry_run=dry_run)
+    result = engine(ctx).apply_spec(load_spec(text, source), dry_run=dry_run)
     if as_json:
-        print(result.model_dump_json(indent=2))
+        print_json(result)
     else:
         _print(result)

@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from .context import console, engine
+from .context import engine
 from .options import JsonOpt
+from .render import Row, print_json, print_table
 
 app = typer.Typer(help="Check and inspect the hypervisor host.", no_args_is_help=True)
 
@@ -26,16 +27,16 @@ def check(
     """Can this host run VMs? CPU, KVM (really booting a kernel), libvirt, storage."""
     report = engine(ctx).host_check(refresh=refresh)
     if as_json:
-        print(report.model_dump_json(indent=2))
+        print_json(report)
     else:
-        width = max(len(f.name) for f in report.findings)
-        for f in report.findings:
-            line = Text.assemble(
-                (f"{f.status:<4}", _STYLE[f.status]), f"  {f.name:<{width}}  {f.summary}"
+        # A checklist, read line by line: no header; a fix goes under the summary.
+        rows = [
+            Row(
+                (Text(f.status, style=_STYLE[f.status]), f.name, f.summary),
+                Text(f"fix: {f.fix}", style="dim") if f.fix and f.status != "ok" else "",
             )
-            console.print(line, soft_wrap=True)
-            if f.fix and f.status != "ok":
-                fix = Text.assemble(f"      {'':<{width}}  ", (f"fix: {f.fix}", "dim"))
-                console.print(fix, soft_wrap=True)
+            for f in report.findings
+        ]
+        print_table(rows, notes_at=2)
     if report.failed:
         raise typer.Exit(1)

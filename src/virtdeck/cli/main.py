@@ -20,9 +20,11 @@ import traceback
 from typing import IO, Annotated, Any, Protocol, cast
 
 import typer
+from pydantic import ValidationError
 
 from virtdeck import __version__
 from virtdeck.defaults import URI_ENV
+from virtdeck.engine.validation import from_validation_error
 from virtdeck.errors import VirtdeckError
 
 from . import (
@@ -37,7 +39,9 @@ from . import (
     vm_live_cmds,
     vm_snapshot_cmds,
 )
-from .context import AppState, err_console, print_error
+from .context import AppState
+from .errors import cli_message
+from .render import err_console, print_error
 
 app = typer.Typer(
     name="virtdeck",
@@ -165,10 +169,13 @@ def run() -> None:
         # Not standalone: usage errors come here, to exit 64 rather than
         # Click's 2 (which is NotFound's); --help and typer.Exit return a code.
         code = app(standalone_mode=False)
-    except VirtdeckError as exc:
+    except (VirtdeckError, ValidationError) as raised:
         if _debug:
             traceback.print_exc()
-        print_error(exc.message, exc.code, exc.exit_code, as_json=_json_errors())
+        # A request the CLI built that its schema refuses: the same sentence
+        # the engine's boundary makes of one.
+        exc = raised if isinstance(raised, VirtdeckError) else from_validation_error(raised)
+        print_error(cli_message(exc), exc.code, exc.exit_code, as_json=_json_errors())
         sys.exit(exc.exit_code)
     except _UsageError as exc:
         sys.exit(_usage_error(cast(_ClickError, exc)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -10,8 +9,9 @@ from rich.text import Text
 
 from virtdeck.engine.schemas import OperationInfo
 
-from .context import console, engine, print_fields
+from .context import engine
 from .options import ID_MAX, JsonOpt
+from .render import Row, console, print_fields, print_json, print_table
 
 app = typer.Typer(
     help="Long operations (create, clone, snapshot): progress and outcome.",
@@ -42,23 +42,33 @@ def list_operations(
     """The newest operations on this host; interrupted ones are cleaned up first."""
     ops = engine(ctx).list_operations(limit)
     if as_json:
-        print(json.dumps([op.model_dump(mode="json") for op in ops], indent=2))
+        print_json(ops)
         return
     if not ops:
         console.print("no operations yet")
         return
-    header = "ID    KIND             TARGET           STATE        STARTED              TOOK"
-    console.print(Text(header, style="bold"))
-    for op in ops:
-        line = Text.assemble(
-            f"{op.id:<5} {op.kind:<16} {op.target:<16} ",
-            (f"{op.state:<12}", _STYLE[op.state]),
-            f" {_when(op)}  {_took(op)}",
+    rows = [
+        Row(
+            (
+                str(op.id),
+                op.kind,
+                op.target,
+                Text(op.state, style=_STYLE[op.state]),
+                _when(op),
+                _took(op),
+            ),
+            # Under the row: why it failed, or how far a running one is.
+            Text(_detail(op), style="dim"),
         )
-        console.print(line, soft_wrap=True)
-        detail = op.error or (f"{op.step} ({op.progress}%)" if op.state == "running" else "")
-        if detail:
-            console.print(Text.assemble("      ", (detail, "dim")), soft_wrap=True)
+        for op in ops
+    ]
+    print_table(rows, header=("ID", "KIND", "TARGET", "STATE", "STARTED", "TOOK"))
+
+
+def _detail(op: OperationInfo) -> str:
+    if op.error:
+        return op.error
+    return f"{op.step} ({op.progress}%)" if op.state == "running" else ""
 
 
 @app.command("show")
@@ -73,7 +83,7 @@ def show(
     """One operation in full."""
     op = engine(ctx).get_operation(op_id)
     if as_json:
-        print(op.model_dump_json(indent=2))
+        print_json(op)
         return
     rows = [
         ("ID", str(op.id)),

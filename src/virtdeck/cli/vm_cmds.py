@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from virtdeck.engine.schemas import (
     USER_DATA_MAX_BYTES,
     VCPUS_MAX,
     GraphicsKind,
+    StopResult,
     VmCreate,
     VmDetail,
     VmSummary,
@@ -20,8 +19,10 @@ from virtdeck.engine.schemas import (
 from virtdeck.errors import InvalidInput
 from virtdeck.model import format_size, quote
 
-from .context import console, engine, print_fields, progress
+from .context import engine
 from .options import TIMEOUT_MAX, JsonOpt, NameArg, size_option
+from .render import console, print_fields, print_json, print_table
+from .waiting import wait_for
 
 app = typer.Typer(help="Create and manage virtual machines.", no_args_is_help=True)
 
@@ -46,10 +47,9 @@ def list_vms(
     """List VMs: name, state, vCPUs, memory, IP addresses, autostart."""
     vms = engine(ctx).list_vms()
     if as_json:
-        print(json.dumps([v.model_dump() for v in vms], indent=2))
+        print_json(vms)
         return
-    rows = [("NAME", "STATE", "VCPUS", "MEMORY", "ADDRESSES", "AUTOSTART")]
-    rows += [
+    rows = [
         (
             vm.name,
             vm.state,
@@ -60,15 +60,7 @@ def list_vms(
         )
         for vm in vms
     ]
-    # Plain aligned columns, not a Rich Table: measuring every cell made a
-    # 1,000-VM listing spend more time rendering than asking libvirt.
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-    console.print(Text(lines[0], style="bold"))
-    if len(lines) > 1:
-        print("\n".join(lines[1:]))
+    print_table(rows, header=("NAME", "STATE", "VCPUS", "MEMORY", "ADDRESSES", "AUTOSTART"))
 
 
 def _print_detail(vm: VmDetail) -> None:
@@ -104,7 +96,7 @@ def show(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Show one VM (virsh dominfo)."""
     vm = engine(ctx).get_vm(name)
     if as_json:
-        print(vm.model_dump_json(indent=2))
+        print_json(vm)
     else:
         _print_detail(vm)
 
@@ -230,10 +222,9 @@ def create(
         start=start,
         autostart=autostart,
     )
-    with progress(ctx) as eng:
-        vm = eng.create_vm(req)
+    vm = wait_for(ctx, engine(ctx).submit_create(req), VmDetail)
     if as_json:
-        print(vm.model_dump_json(indent=2))
+        print_json(vm)
     else:
         console.print(f"Created VM {vm.name} ({vm.state})")
         _print_detail(vm)
@@ -272,10 +263,13 @@ def _state_line(vm: VmSummary) -> str:
 
 
 @app.command("start")
-def start(ctx: typer.Context, name: NameArg) -> None:
+def start(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Start a VM."""
     vm = engine(ctx).start_vm(name)
-    console.print(_state_line(vm))
+    if as_json:
+        print_json(vm)
+    else:
+        console.print(_state_line(vm))
 
 
 @app.command("stop")
@@ -289,21 +283,27 @@ def stop(
     force: Annotated[
         bool, typer.Option("--force", help="Power off at once (virsh destroy).")
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Shut a VM down by ACPI and wait (virsh shutdown); --force powers it off."""
-    result = engine(ctx).stop_vm(name, timeout=timeout, force=force)
-    word = "powered off" if result.how == "destroyed" else "shut down"
-    console.print(f"VM {name} {word}")
+    _print_stop(engine(ctx).stop_vm(name, timeout=timeout, force=force), as_json)
 
 
 app.command("shutdown", hidden=True)(stop)
 
 
+def _print_stop(result: StopResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    word = "powered off" if result.how == "destroyed" else "shut down"
+    console.print(f"VM {result.name} {word}")
+
+
 @app.command("destroy", hidden=True)
-def destroy(ctx: typer.Context, name: NameArg) -> None:
+def destroy(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Power a VM off at once (same as stop --force)."""
-    engine(ctx).stop_vm(name, force=True)
-    console.print(f"VM {name} powered off")
+    _print_stop(engine(ctx).stop_vm(name, force=True), as_json)
 
 
 @app.command("delete")
@@ -313,12 +313,16 @@ def delete(
     keep_disks: Annotated[
         bool, typer.Option("--keep-disks", help="Keep the disks virtdeck created for it.")
     ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", "-f", help="Power it off first if it runs.")
-    ] = False,
+    # No -f: a switch that powers a VM off and deletes it is typed in full
+    # (docs/cli.md, short options).
+    force: Annotated[bool, typer.Option("--force", help="Power it off first if it runs.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Delete a stopped VM and the disks virtdeck created for it (virsh undefine)."""
     result = engine(ctx).delete_vm(name, keep_disks=keep_disks, force=force)
+    if as_json:
+        print_json(result)
+        return
     console.print(f"Deleted VM {name}")
     for path in result.removed_disks:
         console.print(f"  removed disk {path}")
@@ -352,7 +356,7 @@ def log(
     ctx: typer.Context,
     name: NameArg,
     follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+        bool, typer.Option("--follow", "-F", help="Keep printing new lines (tail -F).")
     ] = False,
     until: Annotated[
         str | None,

@@ -16,8 +16,9 @@ import typer
 
 from virtdeck.engine.schemas import GraphicsDisplay
 
-from .context import console, engine, err_console
+from .context import engine
 from .options import JsonOpt, NameArg
+from .render import console, err_console, print_fields, print_json
 
 app = typer.Typer()
 
@@ -114,13 +115,12 @@ def vnc(
     """Where a VNC/SPICE viewer connects to the VM, and whether a password is set."""
     info = engine(ctx).graphics_info(name, show_password=show_password)
     if as_json:
-        print(info.model_dump_json(indent=2))
+        print_json(info)
         return
-    blocks = []
-    for display in info.displays:
-        rows = _display_rows(display, info.running)
-        blocks.append("\n".join(f"{key:<9} {value}" for key, value in rows))
-    console.print("\n\n".join(blocks), markup=False)
+    for index, display in enumerate(info.displays):
+        if index:
+            console.print()
+        print_fields(_display_rows(display, info.running))
 
 
 @app.command("screenshot")
@@ -133,7 +133,7 @@ def take_screenshot(
     """Save the VM's screen as a PNG image."""
     shot = engine(ctx).screenshot(name, file)
     if as_json:
-        print(shot.model_dump_json(indent=2))
+        print_json(shot)
         return
     console.print(
         f"Saved a {shot.width}x{shot.height} screenshot of {name} to {shot.path}", markup=False

@@ -14,8 +14,10 @@ import typer
 
 from virtdeck.errors import Conflict, InvalidInput, VirtdeckError
 
-from .context import console, engine, print_diff, print_error
-from .options import NameArg
+from .context import engine
+from .errors import cli_message
+from .options import JsonOpt, NameArg
+from .render import console, print_diff, print_error, print_json
 
 app = typer.Typer()
 
@@ -53,6 +55,7 @@ def edit(
             help="Take the new definition from FILE instead of an editor.",
         ),
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Edit a VM's definition in $EDITOR: validated, diffed, the old one kept in history."""
     eng = engine(ctx)
@@ -76,9 +79,12 @@ def edit(
                     raise
                 except VirtdeckError as exc:
                     # Keep what was typed: reopen the same file after a mistake.
-                    print_error(exc.message, exc.code, exc.exit_code, as_json=False)
+                    print_error(cli_message(exc), exc.code, exc.exit_code, as_json=as_json)
                     if not _ask_again():
                         raise typer.Exit(exc.exit_code) from exc
+    if as_json:
+        print_json(result)
+        return
     if not result.changed:
         console.print(f"VM {name}: no changes")
         return

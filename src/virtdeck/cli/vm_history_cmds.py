@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
-from .context import console, engine, print_diff
+from .context import engine
 from .options import VERSION_MAX, JsonOpt, NameArg
+from .render import console, print_diff, print_json
 
 if TYPE_CHECKING:
     from virtdeck.engine.schemas import HistoryEntry, VmHistory
@@ -80,7 +80,7 @@ def history(
         return
     vms = eng.vm_histories(name, uuid)
     if as_json:
-        print(json.dumps([vm.model_dump(mode="json") for vm in vms], indent=2))
+        print_json(vms)
         return
     for index, vm in enumerate(vms):
         if index:
@@ -108,9 +108,13 @@ def restore(
         ),
     ] = None,
     uuid: UuidOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Bring a deleted or changed VM's definition back from its history."""
     result = engine(ctx).vm_restore(name, version, uuid)
+    if as_json:
+        print_json(result)
+        return
     what = "restored deleted VM" if result.was_deleted else "restored"
     console.print(Text(f"VM {result.name}: {what} from version {result.version}"))
     console.print(Text(f"  uuid {result.uuid}"))

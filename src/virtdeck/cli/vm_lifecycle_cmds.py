@@ -6,12 +6,14 @@ from typing import Annotated
 
 import typer
 
-from virtdeck.engine.schemas import VmEvent
+from virtdeck.engine.schemas import VmDetail, VmEvent, VmSummary
 from virtdeck.errors import InvalidInput
 from virtdeck.model import quote
 
-from .context import console, engine, err_console, progress
+from .context import engine
 from .options import TIMEOUT_MAX, JsonLinesOpt, JsonOpt, NameArg
+from .render import console, err_console, print_fields, print_json
+from .waiting import wait_for
 
 app = typer.Typer()
 
@@ -35,34 +37,42 @@ def reboot(
             help="How long the guest may take to shut down.",
         ),
     ] = 60.0,
+    as_json: JsonOpt = False,
 ) -> None:
     """Reboot a VM: a clean ACPI shutdown, then a start (virsh reboot)."""
-    engine(ctx).reboot_vm(name, force=force, timeout=timeout)
-    console.print(f"VM {name} {'reset' if force else 'rebooted'}")
+    vm = engine(ctx).reboot_vm(name, force=force, timeout=timeout)
+    _print_vm(vm, as_json, f"VM {name} {'reset' if force else 'rebooted'}")
+
+
+def _print_vm(vm: VmSummary, as_json: bool, sentence: str) -> None:
+    """The VM as JSON, or the sentence that says what happened to it."""
+    if as_json:
+        print_json(vm)
+    else:
+        console.print(sentence)
 
 
 @app.command("reset", hidden=True)
-def reset(ctx: typer.Context, name: NameArg) -> None:
+def reset(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Reset a VM at once (same as reboot --force)."""
-    engine(ctx).reboot_vm(name, force=True)
-    console.print(f"VM {name} reset")
+    _print_vm(engine(ctx).reboot_vm(name, force=True), as_json, f"VM {name} reset")
 
 
 @app.command("pause")
-def pause(ctx: typer.Context, name: NameArg) -> None:
+def pause(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Freeze a running VM's vCPUs; its memory stays (virsh suspend)."""
     vm = engine(ctx).pause_vm(name)
-    console.print(f"VM {vm.name} is {vm.state}")
+    _print_vm(vm, as_json, f"VM {vm.name} is {vm.state}")
 
 
 app.command("suspend", hidden=True)(pause)
 
 
 @app.command("resume")
-def resume(ctx: typer.Context, name: NameArg) -> None:
+def resume(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Let a paused VM run again (virsh resume)."""
     vm = engine(ctx).resume_vm(name)
-    console.print(f"VM {vm.name} is {vm.state}")
+    _print_vm(vm, as_json, f"VM {vm.name} is {vm.state}")
 
 
 @app.command("autostart")
@@ -72,20 +82,23 @@ def autostart(
     setting: Annotated[
         str, typer.Argument(metavar="on|off", help="Start the VM when libvirtd starts?")
     ] = "on",
+    as_json: JsonOpt = False,
 ) -> None:
     """Start the VM when libvirtd starts, or not (virsh autostart [--disable])."""
     value = setting.lower()
     if value not in ("on", "off", "yes", "no", "true", "false"):
         raise InvalidInput(f"autostart takes on or off, not {quote(setting)}")
     vm = engine(ctx).set_autostart(name, value in ("on", "yes", "true"))
-    console.print(f"VM {vm.name}: autostart {'on' if vm.autostart else 'off'}")
+    _print_vm(vm, as_json, f"VM {vm.name}: autostart {'on' if vm.autostart else 'off'}")
 
 
 @app.command("rename")
-def rename(ctx: typer.Context, name: NameArg, new_name: NewNameArg) -> None:
+def rename(
+    ctx: typer.Context, name: NameArg, new_name: NewNameArg, as_json: JsonOpt = False
+) -> None:
     """Rename a VM that is shut off (virsh domrename); its history goes with it."""
     vm = engine(ctx).rename_vm(name, new_name)
-    console.print(f"VM {name} is now {vm.name}")
+    _print_vm(vm, as_json, f"VM {name} is now {vm.name}")
 
 
 app.command("domrename", hidden=True)(rename)
@@ -106,17 +119,16 @@ def clone(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy a VM: new UUID, new MACs, its own disks and serial log (virt-clone)."""
-    with progress(ctx) as eng:
-        vm = eng.clone_vm(source, new_name, linked=linked)
+    vm = wait_for(ctx, engine(ctx).submit_clone(source, new_name, linked=linked), VmDetail)
     if as_json:
-        print(vm.model_dump_json(indent=2))
+        print_json(vm)
         return
     console.print(f"Cloned VM {source} to {vm.name} ({vm.state})")
-    for disk in vm.disks:
-        if disk.created_by_virtdeck:
-            console.print(f"  disk {disk.target}  {disk.path or '-'}")
-    for index, nic in enumerate(vm.nics):
-        console.print(f"  NIC {index}   {nic.mac}")
+    devices = [
+        (f"disk {disk.target}", disk.path or "-") for disk in vm.disks if disk.created_by_virtdeck
+    ]
+    devices += [(f"NIC {index}", nic.mac or "-") for index, nic in enumerate(vm.nics)]
+    print_fields(devices, indent=2)
 
 
 def _event_line(event: VmEvent) -> str:

@@ -5,7 +5,6 @@ cli/main.py merges ``app``'s commands and groups into ``virtdeck vm``.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -14,8 +13,9 @@ from virtdeck.engine.schemas import VCPUS_MAX, DeviceChange, DiskAdd, LiveChange
 from virtdeck.engine.spec_plan import dump_spec
 from virtdeck.model import format_size
 
-from .context import console, engine, print_columns
+from .context import engine
 from .options import JsonOpt, NameArg, size_option
+from .render import console, print_json, print_table
 
 app = typer.Typer()
 disk_app = typer.Typer(help="List, add (hot-plug) and remove disks.", no_args_is_help=True)
@@ -45,7 +45,7 @@ def _where(live: bool, config: bool) -> str:
 
 def _print_change(change: LiveChange, as_json: bool) -> None:
     if as_json:
-        print(change.model_dump_json(indent=2))
+        print_json(change)
         return
     labels = {
         "vcpus": ("vCPUs", str(change.value)),
@@ -113,7 +113,7 @@ app.command("setmaxmem", hidden=True)(set_max_memory)
 
 def _print_device(change: DeviceChange, as_json: bool) -> None:
     if as_json:
-        print(change.model_dump_json(indent=2))
+        print_json(change)
         return
     console.print(
         f"VM {change.name}: {change.device} {change.action} {_where(change.live, change.config)}"
@@ -137,10 +137,9 @@ def disk_list(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> No
     """A VM's disks, in the running guest and in the definition."""
     disks = engine(ctx).list_disks(name)
     if as_json:
-        print(json.dumps([d.model_dump() for d in disks], indent=2))
+        print_json(disks)
         return
-    rows = [("TARGET", "DEVICE", "FORMAT", "IN", "CREATED", "PATH")]
-    rows += [
+    rows = [
         (
             d.target,
             d.device,
@@ -151,7 +150,7 @@ def disk_list(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> No
         )
         for d in disks
     ]
-    print_columns(rows)
+    print_table(rows, header=("TARGET", "DEVICE", "FORMAT", "IN", "CREATED", "PATH"))
 
 
 @disk_app.command("add")
@@ -205,14 +204,13 @@ def nic_list(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> Non
     """A VM's NICs, in the running guest and in the definition."""
     nics = engine(ctx).list_nics(name)
     if as_json:
-        print(json.dumps([n.model_dump() for n in nics], indent=2))
+        print_json(nics)
         return
-    rows = [("MAC", "TYPE", "SOURCE", "MODEL", "IN")]
-    rows += [
+    rows = [
         (n.mac or "-", n.type or "-", n.source or "-", n.model or "-", _in(n.live, n.config))
         for n in nics
     ]
-    print_columns(rows)
+    print_table(rows, header=("MAC", "TYPE", "SOURCE", "MODEL", "IN"))
 
 
 @nic_app.command("add")
@@ -251,6 +249,6 @@ def spec(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """Print a VM as a YAML spec that 'virtdeck apply -f' takes."""
     result = engine(ctx).vm_spec(name)
     if as_json:
-        print(result.model_dump_json(indent=2, exclude_none=True))
+        print_json(result, exclude_none=True)
     else:
         print(dump_spec(result), end="")

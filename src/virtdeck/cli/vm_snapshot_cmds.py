@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
 from virtdeck.engine.schemas import SnapshotInfo
 
-from .context import console, engine, print_columns, progress
+from .context import engine
 from .options import JsonOpt, NameArg
+from .render import console, print_json, print_table
+from .waiting import wait_for
 
 app = typer.Typer()
 snap_app = typer.Typer(
@@ -48,10 +49,10 @@ def create(
     as_json: JsonOpt = False,
 ) -> None:
     """Take a snapshot (virsh snapshot-create-as): with memory when the VM runs."""
-    with progress(ctx) as eng:
-        snap = eng.create_snapshot(name, snapshot, disk_only=disk_only, description=description)
+    op = engine(ctx).submit_snapshot(name, snapshot, disk_only=disk_only, description=description)
+    snap = wait_for(ctx, op, SnapshotInfo)
     if as_json:
-        print(snap.model_dump_json(indent=2))
+        print_json(snap)
         return
     console.print(f"Created snapshot {snap.name} of VM {name} ({_KIND_WORDS[snap.kind]})")
     for path in snap.overlays:
@@ -67,12 +68,12 @@ def list_(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
     """List a VM's snapshots, oldest first (virsh snapshot-list)."""
     snaps = engine(ctx).list_snapshots(name)
     if as_json:
-        print(json.dumps([s.model_dump(mode="json") for s in snaps], indent=2))
+        print_json(snaps)
         return
     if not snaps:
         console.print(f"VM {name} has no snapshots")
         return
-    rows = [("NAME", "CREATED", "VM STATE", "CONTENTS", "PARENT", "DESCRIPTION")]
+    rows = []
     for snap in snaps:
         mark = " *" if snap.current else ""
         kind = _KIND_WORDS[snap.kind] + ("" if snap.revertible else ", no revert")
@@ -86,16 +87,18 @@ def list_(ctx: typer.Context, name: NameArg, as_json: JsonOpt = False) -> None:
                 snap.description or "-",
             )
         )
-    print_columns(rows)
+    print_table(rows, header=("NAME", "CREATED", "VM STATE", "CONTENTS", "PARENT", "DESCRIPTION"))
     if any(s.current for s in snaps):
         console.print("* the current snapshot (the one the VM last came from)")
 
 
 @snap_app.command("revert")
-def revert(ctx: typer.Context, name: NameArg, snapshot: SnapArg) -> None:
+def revert(ctx: typer.Context, name: NameArg, snapshot: SnapArg, as_json: JsonOpt = False) -> None:
     """Bring the VM back to a snapshot (virsh snapshot-revert): memory, disks, state."""
-    with progress(ctx) as eng:
-        result = eng.revert_snapshot(name, snapshot)
+    result = engine(ctx).revert_snapshot(name, snapshot)
+    if as_json:
+        print_json(result)
+        return
     console.print(f"VM {name} reverted to snapshot {snapshot}; it is {result.state}")
 
 
@@ -111,18 +114,29 @@ def delete(
             help="Forget the snapshot but keep its data (external overlays stay in the chain).",
         ),
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Delete a snapshot; the VM as it is now stays untouched (virsh snapshot-delete)."""
     result = engine(ctx).delete_snapshot(name, snapshot, metadata_only=metadata_only)
+    if as_json:
+        print_json(result)
+        return
     console.print(f"Deleted snapshot {snapshot} of VM {name}")
     for path in result.removed_files:
         console.print(f"  merged and removed {path}")
 
 
 @snap_app.command("info", hidden=True)
-def info(ctx: typer.Context, name: NameArg, snapshot: SnapArg) -> None:
+def info(
+    ctx: typer.Context,
+    name: NameArg,
+    snapshot: SnapArg,
+    # JSON either way; the flag is taken so that errors are JSON too, as after
+    # every other command's --json.
+    as_json: JsonOpt = False,
+) -> None:
     """One snapshot as JSON (virsh snapshot-info)."""
-    print(engine(ctx).get_snapshot(name, snapshot).model_dump_json(indent=2))
+    print_json(engine(ctx).get_snapshot(name, snapshot))
 
 
 # virsh's flat names: 'vm snapshot-create-as NAME SNAP', 'vm snapshot-list NAME', ...

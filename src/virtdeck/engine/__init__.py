@@ -1,5 +1,6 @@
 """The engine: one typed interface over hosts, used by the CLI, API and web UI."""
 
-from .core import Engine
+from .api import EngineApi
+from .engine import Engine
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "EngineApi"]

@@ -1,11 +1,11 @@
 """``vm create``: which option mixes make sense, and the disks a new VM gets.
 
 Every refusal happens before anything is made, in one sentence naming the
-options involved. The disks come in a fixed layout:
+request fields involved (with ``opt``: the CLI shows its options). The disks come in a fixed layout:
 
 - ``vda`` (virtio, boot order 1): the linked clone, the copy, the imported
   disk, or the new empty disk an installer writes to;
-- ``sda`` (SATA CD-ROM, boot order 2) with ``--iso``: SATA is what
+- ``sda`` (SATA CD-ROM, boot order 2) with ``iso``: SATA is what
   virt-install gives installers on q35 and every installer has an AHCI
   driver. SeaBIOS finds no boot signature on the empty disk and falls
   through to the CD; once the installer has written a boot loader the disk
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from virtdeck.errors import InvalidInput
+from virtdeck.errors import InvalidInput, opt
 from virtdeck.host import images, seed, storage
 from virtdeck.host.connection import Host
 from virtdeck.model import NewDisk, disk_file_name
@@ -37,29 +37,36 @@ def check_request(req: VmCreate) -> None:
     this, and only then is the CD's header read (``check_files``).
     """
     _check_counts(req)
-    given = [opt for opt, value in _sources(req) if value]
+    given = [field for field, value in _sources(req) if value]
     if len(given) != 1:
+        named = " and ".join(opt(field) for field in given)
         said = (
-            f"{' and '.join(given)} both say where the VM's disk comes from"
+            f"{named} both say where the VM's disk comes from"
             if len(given) > 1
             else "the VM needs a disk"
         )
         raise InvalidInput(
-            f"{said}; give exactly one of --image BASE, --iso FILE (with --disk-size) "
-            "or --import-disk FILE"
+            f"{said}; give exactly one of {opt('image')} BASE, {opt('iso')} FILE (with "
+            f"{opt('disk_size_bytes')}) or {opt('import_disk')} FILE",
+            # The one that contradicts the first; none to point at when all are missing.
+            field=given[-1] if given else None,
         )
     if req.full_copy and not req.image:
-        raise InvalidInput("--full-copy only applies to --image")
+        raise InvalidInput(f"{opt('full_copy')} only applies to {opt('image')}", field="full_copy")
     _check_disk_size(req)
     if req.iso and req.graphics == "none":
         raise InvalidInput(
-            "an installer from --iso needs a screen, so --graphics none is refused; "
-            "keep the default vnc (on 127.0.0.1) or give --graphics spice"
+            f"an installer from {opt('iso')} needs a screen, so {opt('graphics')} none is "
+            f"refused; keep the default vnc (on 127.0.0.1) or give {opt('graphics')} spice",
+            field="graphics",
         )
     for text in req.ssh_keys:
         seed.public_keys(text)
     if req.user_data is not None and len(req.user_data.encode()) >= USER_DATA_MAX_BYTES:
-        raise InvalidInput("--user-data is 1 MiB or larger; a cloud-init seed must stay below")
+        raise InvalidInput(
+            f"{opt('user_data')} is 1 MiB or larger; a cloud-init seed must stay below",
+            field="user_data",
+        )
     if req.hostname is not None:
         seed.check_hostname(req.hostname)
     elif req.wants_seed:
@@ -73,17 +80,23 @@ def check_files(req: VmCreate) -> None:
 
 
 def _check_counts(req: VmCreate) -> None:
+    cpus, max_cpus = opt("cpus"), opt("max_cpus")
+    memory, max_memory = opt("memory_bytes"), opt("max_memory_bytes")
     if req.cpus < 1:
-        raise InvalidInput("--cpus must be at least 1")
+        raise InvalidInput(f"{cpus} must be at least 1", field="cpus")
     if req.max_cpus is not None and req.max_cpus < req.cpus:
         raise InvalidInput(
-            f"--max-cpus ({req.max_cpus}) is below --cpus ({req.cpus}); "
-            "raise --max-cpus or lower --cpus"
+            f"{max_cpus} ({req.max_cpus}) is below {cpus} ({req.cpus}); "
+            f"raise {max_cpus} or lower {cpus}",
+            field="max_cpus",
         )
     if req.memory_bytes < limits.MIN_MEMORY_BYTES:
-        raise InvalidInput("--memory must be at least 16M")
+        raise InvalidInput(f"{memory} must be at least 16M", field="memory_bytes")
     if req.max_memory_bytes is not None and req.max_memory_bytes < req.memory_bytes:
-        raise InvalidInput("--max-memory is below --memory; raise --max-memory or lower --memory")
+        raise InvalidInput(
+            f"{max_memory} is below {memory}; raise {max_memory} or lower {memory}",
+            field="max_memory_bytes",
+        )
     if (
         req.graphics != "none"
         and req.graphics_listen not in ("127.0.0.1", "::1", "localhost")
@@ -91,32 +104,41 @@ def _check_counts(req: VmCreate) -> None:
     ):
         raise InvalidInput(
             f"graphics listening on {req.graphics_listen} would let anyone on the network see "
-            "and type into the console; give --graphics-password, or keep the default 127.0.0.1"
+            f"and type into the console; give {opt('graphics_password')}, or keep the default "
+            "127.0.0.1",
+            field="graphics_listen",
         )
 
 
 def _sources(req: VmCreate) -> list[tuple[str, str | None]]:
-    return [("--image", req.image), ("--iso", req.iso), ("--import-disk", req.import_disk)]
+    """The fields that say where the VM's disk comes from, with their values."""
+    return [("image", req.image), ("iso", req.iso), ("import_disk", req.import_disk)]
 
 
 def _check_disk_size(req: VmCreate) -> None:
     size = req.disk_size_bytes
+    disk_size, full_copy = opt("disk_size_bytes"), opt("full_copy")
     if req.iso and size is None:
-        raise InvalidInput("--iso installs onto a new empty disk; give its size with --disk-size")
+        raise InvalidInput(
+            f"{opt('iso')} installs onto a new empty disk; give its size with {disk_size}",
+            field="disk_size_bytes",
+        )
     if size is None:
         return
     if req.import_disk:
         raise InvalidInput(
-            "--disk-size makes no sense with --import-disk, which boots the disk as it is; "
-            "grow it with 'qemu-img resize' first, or drop --disk-size"
+            f"{disk_size} makes no sense with {opt('import_disk')}, which boots the disk as it "
+            f"is; grow it with 'qemu-img resize' first, or drop {disk_size}",
+            field="disk_size_bytes",
         )
     if req.full_copy:
         raise InvalidInput(
-            "--disk-size cannot grow a --full-copy disk; drop --full-copy for a linked clone "
-            "of that size, or drop --disk-size"
+            f"{disk_size} cannot grow a {full_copy} disk; drop {full_copy} for a linked clone "
+            f"of that size, or drop {disk_size}",
+            field="disk_size_bytes",
         )
     if size < MIN_DISK_BYTES:
-        raise InvalidInput("--disk-size must be at least 1M")
+        raise InvalidInput(f"{disk_size} must be at least 1M", field="disk_size_bytes")
 
 
 def make_disks(
@@ -132,7 +154,7 @@ def make_disks(
 ) -> list[NewDisk]:
     """Make the VM's files and describe its disks.
 
-    An image the user names (``--import-disk``, ``--image``) is inspected
+    An image the user names (``import_disk``, ``image``) is inspected
     first (``images.inspect``: where it lies, its format from its header, its
     backing chain); nothing is made for one that is refused. Each file is
     passed to ``claimed`` the moment it exists, before it is filled, so
@@ -145,7 +167,7 @@ def make_disks(
             Path(req.import_disk),
             check_place=check_place,
             limits=limits,
-            what="--import-disk",
+            what=opt("import_disk"),
         )
         vda = NewDisk(path=str(disk.path), format=disk.format)
     else:
@@ -159,7 +181,7 @@ def make_disks(
             # Said first: no use judging a base that cannot be used on this host.
             storage.require_local(host, "create a disk")
             base = images.inspect(
-                Path(req.image), check_place=check_place, limits=limits, what="--image"
+                Path(req.image), check_place=check_place, limits=limits, what=opt("image")
             )
             if req.full_copy:
                 storage.copy_image(host, base, path, claimed=claimed, progress=progress)

@@ -1,7 +1,9 @@
 """virtdeck's database: where it is, how it opens, how its schema migrates.
 
-It holds only what libvirt has no place for: earlier versions of domain
-definitions (history.py) and the record of long operations (operations.py).
+It holds only what libvirt has no place for: the hosts it knows by id
+(hosts.py), earlier versions of domain definitions (history.py), the record
+of long operations (operations.py) and the locks of servers sharing it
+(leases.py).
 SQLAlchemy and Alembic load when a command first needs the database, never
 for a plain 'vm list'.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -19,6 +21,13 @@ from virtdeck.errors import HostUnavailable
 
 class Base(DeclarativeBase):
     pass
+
+
+def schema() -> MetaData:
+    """Every table virtdeck keeps, as the models declare them (what migrations reach)."""
+    from . import history, hosts, leases, operations  # noqa: F401, PLC0415 - they fill Base
+
+    return Base.metadata
 
 
 def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:

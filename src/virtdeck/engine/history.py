@@ -4,30 +4,51 @@ libvirt keeps only the current definition. virtdeck records the XML each
 time it changes one (create, edit, set-cpus, delete, ...) and, when it sees
 a definition that changed behind its back (``virsh edit``), records that
 too, marked ``external``. So delete, edit and any change can be undone.
+
+Versions are keyed by (host id, UUID): a host by its id in the hosts table
+(hosts.py), so its history stays put when the URI that reaches it changes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, func, select
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base
 from .digest import xml_digest
+from .hosts import HostRow
+from .versions import Version
 
 
 class DomainVersion(Base):
     __tablename__ = "domain_versions"
-    # Which VMs (UUIDs) have had a name on a host (migration 0003).
     __table_args__ = (
-        Index("ix_domain_versions_host_name_uuid", "host_uri", "domain_name", "domain_uuid"),
+        UniqueConstraint(
+            "host_id", "domain_uuid", "version", name="uq_domain_versions_host_uuid_version"
+        ),
+        # Which VMs (UUIDs) have had a name on a host (migrations 0003, 0004).
+        Index("ix_domain_versions_host_name_uuid", "host_id", "domain_name", "domain_uuid"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    host_uri: Mapped[str] = mapped_column(String(512), index=True)
+    # No index of its own: both above start with it.
+    host_id: Mapped[str] = mapped_column(
+        String(40), ForeignKey(HostRow.id, name="fk_domain_versions_host_id")
+    )
     domain_uuid: Mapped[str] = mapped_column(String(36), index=True)
     domain_name: Mapped[str] = mapped_column(String(64), index=True)
     version: Mapped[int] = mapped_column(Integer)
@@ -39,17 +60,6 @@ class DomainVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-@dataclass(frozen=True)
-class Version:
-    version: int
-    action: str
-    xml: str
-    deleted: bool
-    created_at: datetime
-    uuid: str
-    name: str
-
-
 def _utc(when: datetime) -> datetime:
     # SQLite hands back the stored UTC time without its zone.
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
@@ -59,34 +69,34 @@ class HistoryStore:
     def __init__(self, engine: SqlEngine) -> None:
         self._engine = engine
 
-    def latest(self, uri: str, uuid: str) -> DomainVersion | None:
+    def latest(self, host_id: str, uuid: str) -> DomainVersion | None:
         with Session(self._engine) as session:
             return session.scalars(
                 select(DomainVersion)
-                .where(DomainVersion.host_uri == uri, DomainVersion.domain_uuid == uuid)
+                .where(DomainVersion.host_id == host_id, DomainVersion.domain_uuid == uuid)
                 .order_by(DomainVersion.version.desc())
                 .limit(1)
             ).first()
 
-    def latest_digests(self, uri: str) -> dict[str, str]:
+    def latest_digests(self, host_id: str) -> dict[str, str]:
         """uuid -> digest of its newest recorded XML, for one host."""
         with Session(self._engine) as session:
             rows = session.execute(
                 select(DomainVersion.domain_uuid, DomainVersion.xml_sha256, DomainVersion.version)
-                .where(DomainVersion.host_uri == uri)
+                .where(DomainVersion.host_id == host_id)
                 .order_by(DomainVersion.domain_uuid, DomainVersion.version)
             ).all()
         return {uuid: digest for uuid, digest, _version in rows}
 
     def record(
-        self, uri: str, uuid: str, name: str, xml: str, action: str, deleted: bool = False
+        self, host_id: str, uuid: str, name: str, xml: str, action: str, deleted: bool = False
     ) -> int | None:
         """Store one version; returns its number, or None when it equals the newest."""
         digest = xml_digest(xml)
         with Session(self._engine) as session, session.begin():
             last = session.scalars(
                 select(DomainVersion)
-                .where(DomainVersion.host_uri == uri, DomainVersion.domain_uuid == uuid)
+                .where(DomainVersion.host_id == host_id, DomainVersion.domain_uuid == uuid)
                 .order_by(DomainVersion.version.desc())
                 .limit(1)
             ).first()
@@ -95,7 +105,7 @@ class HistoryStore:
             number = 1 if last is None else last.version + 1
             session.add(
                 DomainVersion(
-                    host_uri=uri,
+                    host_id=host_id,
                     domain_uuid=uuid,
                     domain_name=name,
                     version=number,
@@ -108,7 +118,7 @@ class HistoryStore:
             )
             return number
 
-    def uuids_named(self, uri: str, name: str) -> list[str]:
+    def uuids_named(self, host_id: str, name: str) -> list[str]:
         """Every VM (by UUID) that has had ``name`` on this host, most recent first.
 
         A name is not an identity: a VM deleted and another created with its
@@ -118,18 +128,18 @@ class HistoryStore:
             newest = func.max(DomainVersion.id)
             rows = session.execute(
                 select(DomainVersion.domain_uuid, newest)
-                .where(DomainVersion.host_uri == uri, DomainVersion.domain_name == name)
+                .where(DomainVersion.host_id == host_id, DomainVersion.domain_name == name)
                 .group_by(DomainVersion.domain_uuid)
                 .order_by(newest.desc())
             ).all()
         return [uuid for uuid, _newest in rows]
 
-    def versions_of(self, uri: str, uuid: str) -> list[Version]:
+    def versions_of(self, host_id: str, uuid: str) -> list[Version]:
         """Every version of one VM, oldest first, whatever names it had."""
         with Session(self._engine) as session:
             rows = session.scalars(
                 select(DomainVersion)
-                .where(DomainVersion.host_uri == uri, DomainVersion.domain_uuid == uuid)
+                .where(DomainVersion.host_id == host_id, DomainVersion.domain_uuid == uuid)
                 .order_by(DomainVersion.version)
             ).all()
             return [

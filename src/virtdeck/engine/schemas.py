@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 
 from virtdeck.model import SIZE_MAX, SizeError, parse_size
 
@@ -99,8 +99,8 @@ class VmCreate(Schema):
 
     name: str
     # Upper bounds here (past them a number would overflow libvirt's 64-bit
-    # fields); the lower ones are the engine's sentences ("--cpus must be at
-    # least 1", "--memory must be at least 16M" in create_plan).
+    # fields); the lower ones are the engine's sentences ("cpus must be at
+    # least 1", "memory_bytes must be at least 16M" in create_plan).
     cpus: int = Field(default=1, le=VCPUS_MAX)
     max_cpus: int | None = Field(default=None, le=VCPUS_MAX)
     memory_bytes: int = Field(default=512 * 2**20, le=SIZE_MAX)
@@ -188,6 +188,11 @@ class OperationInfo(Schema):
     ended_at: datetime | None
     # What it has made that no VM owns yet: removed again if it is interrupted.
     pending: list[str]
+    # The stable code of the error it failed with ('' while running or after success).
+    error_code: str = ""
+    # What it made, once it succeeded: the VmDetail of a create or clone, the
+    # SnapshotInfo of a snapshot, as JSON.
+    result: dict[str, JsonValue] | None = None
 
 
 class RestoreResult(Schema):
@@ -250,7 +255,7 @@ class SnapshotInfo(Schema):
 
     kind: 'memory' (internal, with the guest's RAM: taken while it ran),
     'disk' (internal, disks only: taken while it was shut off), 'disk-only'
-    (external overlay files, taken with --disk-only).
+    (external overlay files, taken with disk_only).
     """
 
     vm: str

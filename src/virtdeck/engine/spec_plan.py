@@ -50,7 +50,9 @@ def load_spec(text: str, source: str) -> VmSpec:
     try:
         return VmSpec.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput(_spec_error(source, exc)) from exc
+        loc = exc.errors(include_url=False)[0]["loc"]
+        key = ".".join(str(part) for part in loc) or None
+        raise InvalidInput(_spec_error(source, exc), field=key) from exc
 
 
 def _spec_error(source: str, exc: ValidationError) -> str:
@@ -173,5 +175,6 @@ def check_bounds(name: str, value: int, maximum: int, key: str, max_key: str) ->
         shown = (exact_size(value), exact_size(maximum)) if "memory" in key else (value, maximum)
         raise InvalidInput(
             f"spec for VM {name}: {key} {shown[0]} is above {max_key} {shown[1]}; "
-            f"raise {max_key} (it applies at the next start) or lower {key}"
+            f"raise {max_key} (it applies at the next start) or lower {key}",
+            field=key,
         )

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from lxml import etree
-
 from virtdeck.errors import VirtdeckError
+from virtdeck.model import StoragePool
 
 from .connection import Host
 from .kvmprobe import KvmProbe
@@ -321,8 +320,7 @@ def check_libvirt(host: Host) -> Finding:
 def pool_path(host: Host, name: str = "default") -> str | None:
     def lookup(conn: Any) -> str | None:
         pool = conn.storagePoolLookupByName(name)
-        node = etree.fromstring(pool.XMLDesc(0).encode()).find("target/path")
-        return None if node is None else node.text
+        return StoragePool.from_xml(pool.XMLDesc(0)).target_path
 
     try:
         return host.call(f"look up storage pool {name}", lookup)

@@ -24,6 +24,7 @@ from virtdeck.errors import (
     OperationFailed,
     Unsupported,
     VirtdeckError,
+    opt,
 )
 
 from . import preconnect
@@ -120,8 +121,8 @@ def _connect_hint(uri: str, detail: str) -> str:
     ):
         return (
             f"cannot connect to libvirt at {uri}: libvirtd is not running there; start it "
-            "('virtlogd -d && libvirtd -d', or 'systemctl start libvirtd') or pass another "
-            "--connect URI"
+            "('virtlogd -d && libvirtd -d', or 'systemctl start libvirtd') or give another "
+            f"libvirt URI ({opt('uri')})"
         )
     if "permission denied" in lowered or "authentication" in lowered:
         return (
@@ -185,6 +186,10 @@ class Host:
             if self._conn is None:
                 self._conn = self._open()
             return self._conn
+
+    def current_conn(self) -> Any:
+        """The connection open now, or None; never opens one."""
+        return self._conn
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None

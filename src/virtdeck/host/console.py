@@ -16,10 +16,10 @@ from typing import Any
 
 import libvirt
 
-from virtdeck.errors import Conflict, Timeout
+from virtdeck.errors import Conflict, Hint, Timeout, opt
 
 from .connection import Host, translate
-from .domains import ACTIVE_STATES, lookup, state_of
+from .domains import lookup
 
 # Ctrl-], the key virsh console leaves on.
 ESCAPE = b"\x1d"
@@ -28,19 +28,21 @@ ESCAPE = b"\x1d"
 class SerialConsole:
     def __init__(self, host: Host, name: str, force: bool = True) -> None:
         self.name = name
-        dom = lookup(host, name)
-        if state_of(dom) not in ACTIVE_STATES:
+        handle = lookup(host, name)
+        if not handle.is_active():
             raise Conflict(f"VM {name} is not running; start it to use its console")
-        self._stream: Any = host.conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
+        conn = host.conn
+        self._stream: Any = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
         flags = libvirt.VIR_DOMAIN_CONSOLE_FORCE if force else 0
         try:
-            dom.openConsole(None, self._stream, flags)
+            handle.virdomain(conn).openConsole(None, self._stream, flags)
         except libvirt.libvirtError as exc:
             if not force and exc.get_error_code() == libvirt.VIR_ERR_OPERATION_FAILED:
                 # libvirt's words for a console another client holds.
                 raise Conflict(
                     f"the console of {name} is in use by another client; "
-                    f"'virtdeck vm console {name} --force' takes it over"
+                    f"{opt('force')} takes it over",
+                    hint=Hint("vm.console.force", vm=name),
                 ) from exc
             raise translate(exc, f"open the console of {name}") from exc
         self.buffer = ""
@@ -117,7 +119,7 @@ class Relay:
     loop thread (see eventloop.py) and is written to ``output``; the calling
     thread waits on ``input_fd`` and a wake-up pipe, so it sleeps until the
     user types or the stream ends (the VM stopped, or another client took
-    the console over with --force).
+    the console over by force).
     """
 
     def __init__(self, console: SerialConsole, output: Callable[[bytes], object]) -> None:

@@ -18,11 +18,12 @@ from typing import Any
 
 import libvirt
 
-from virtdeck.errors import Conflict, VirtdeckError
+from virtdeck.errors import Conflict, VirtdeckError, opt
 from virtdeck.model import Domain, quote
 
 from . import storage
 from .connection import Host
+from .fields import field_named
 from .image_headers import backing_chain
 
 
@@ -56,7 +57,7 @@ def _uses_of(xml: str, name: str, uuid: str) -> Iterable[tuple[str, DiskUse]]:
     for disk in model.disks:
         if not disk.path:
             continue
-        shareable = disk.node.find("shareable") is not None
+        shareable = disk.shareable
         writable = not disk.readonly and not shareable and disk.device in (None, "disk", "lun")
         yield _key(disk.path), DiskUse(name, uuid, disk.target, writable)
         for base in backing_chain(Path(disk.path)):
@@ -150,7 +151,8 @@ def refuse_if_used(host: Host, path: Path, what: str, hint: str) -> None:
     if uses:
         raise Conflict(
             f"{what} {quote(str(path))} is in use: {why_in_use(uses)}; a disk that one VM "
-            f"writes must be no other VM's disk or backing file, so {hint}"
+            f"writes must be no other VM's disk or backing file, so {hint}",
+            field=field_named(what),
         )
 
 
@@ -167,7 +169,7 @@ def refuse_start_over_others(host: Host, xml: str, uuid: str) -> None:
     model = Domain.from_xml(xml)
     users = disk_users(host)
     for disk in model.disks:
-        shareable = disk.node.find("shareable") is not None
+        shareable = disk.shareable
         if not disk.path or disk.readonly or shareable:
             continue
         readers = [u for u in users_of(users, disk.path, uuid) if u.backing_of is not None]
@@ -190,7 +192,8 @@ def refuse_if_written(host: Host, path: Path, what: str, hint: str) -> None:
     if writers:
         raise Conflict(
             f"{what} {quote(str(path))} is a disk that {why_in_use(writers)}; a base must "
-            f"never change under the disks made on it, so {hint}"
+            f"never change under the disks made on it, so {hint}",
+            field=field_named(what),
         )
 
 
@@ -200,8 +203,8 @@ def refuse_delete_under_others(host: Host, vm: str, uuid: str, paths: Iterable[s
     Deleting the VM would have to leave that disk behind with no VM of its
     own (an orphan nobody removes) or take it from the other VM. As Proxmox
     refuses to delete a template that linked clones use, so does this; with
-    --keep-disks the VM goes and every disk stays, which is then the
-    user's choice.
+    keep_disks the VM goes and every disk stays, which is then the user's
+    choice.
     """
     users = disk_users(host)
     held = {path: users_of(users, path, uuid) for path in paths}
@@ -211,5 +214,6 @@ def refuse_delete_under_others(host: Host, vm: str, uuid: str, paths: Iterable[s
         others = sorted({u.vm for found in held.values() for u in found})
         raise Conflict(
             f"VM {vm}'s disk {path} is in use: {why_in_use(uses)}; delete "
-            f"{', '.join(others)} first, or delete VM {vm} with --keep-disks to keep its disks"
+            f"{', '.join(others)} first, or delete VM {vm} with {opt('keep_disks')} to keep its "
+            "disks"
         )

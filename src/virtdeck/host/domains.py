@@ -9,30 +9,22 @@ from typing import Any
 
 import libvirt
 
-from virtdeck.errors import Conflict, InvalidInput, NotFound, Timeout, VirtdeckError
+from virtdeck.errors import Conflict, Hint, InvalidInput, NotFound, Timeout, opt
 from virtdeck.model import Domain, InvalidName, check_lookup_name, quote
 
 from . import disk_users
 from .connection import Host, translate
+from .handle import ACTIVE_STATES, DomainHandle, DomainStateName, state_name
 
-STATE_NAMES = {
-    libvirt.VIR_DOMAIN_NOSTATE: "no state",
-    libvirt.VIR_DOMAIN_RUNNING: "running",
-    libvirt.VIR_DOMAIN_BLOCKED: "idle",
-    libvirt.VIR_DOMAIN_PAUSED: "paused",
-    libvirt.VIR_DOMAIN_SHUTDOWN: "in shutdown",
-    libvirt.VIR_DOMAIN_SHUTOFF: "shut off",
-    libvirt.VIR_DOMAIN_CRASHED: "crashed",
-    libvirt.VIR_DOMAIN_PMSUSPENDED: "pmsuspended",
-}
-ACTIVE_STATES = {"running", "idle", "paused", "in shutdown", "pmsuspended"}
+# Kept here too: callers read a VM's state through this module.
+__all__ = ["ACTIVE_STATES", "DomainHandle", "DomainStateName"]
 
 
 @dataclass
 class DomainState:
     name: str
     uuid: str
-    state: str
+    state: DomainStateName
     vcpus: int
     max_vcpus: int
     memory_kib: int
@@ -47,26 +39,33 @@ class DomainState:
         return self.state in ACTIVE_STATES
 
 
-def checked_name(name: str) -> str:
-    """``name`` if it can name a VM at all; InvalidInput before libvirt sees it."""
+def checked_name(name: str, field: str = "name") -> str:
+    """``name`` if it can name a VM at all; InvalidInput before libvirt sees it.
+
+    Converted here, not left to the engine's boundary: locks and the engine's
+    context call this outside the engine's methods too. ``field`` is the
+    request field the name came in (``new_name`` for a rename's target).
+    """
     try:
         return check_lookup_name(name)
     except InvalidName as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInput(str(exc), field=field, hint=Hint("vm.list")) from None
 
 
-def lookup(host: Host, name: str) -> Any:
-    """The virDomain called ``name``; NotFound names the closest matches."""
+def lookup(host: Host, name: str) -> DomainHandle:
+    """The VM called ``name``; NotFound names the closest matches."""
     checked_name(name)
     try:
-        return host.conn.lookupByName(name)
+        return DomainHandle.of(host, host.conn.lookupByName(name))
     except libvirt.libvirtError as exc:
         if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
             raise translate(exc, f"look up VM {name}") from exc
     names = host.call("list VMs", lambda c: [d.name() for d in c.listAllDomains(0)])
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; 'virtdeck vm list' shows them"
-    raise NotFound(f"no VM named {quote(name)} on {host.uri}{hint}")
+    missing = f"no VM named {quote(name)} on {host.uri}"
+    if close:
+        raise NotFound(f"{missing}; did you mean {', '.join(close)}?")
+    raise NotFound(f"{missing}; the list of VMs shows them", hint=Hint("vm.list"))
 
 
 def exists(host: Host, name: str) -> bool:
@@ -80,63 +79,43 @@ def exists(host: Host, name: str) -> bool:
         raise translate(exc, f"look up VM {name}") from exc
 
 
-def by_uuid(host: Host, uuid: str) -> Any | None:
-    """The domain with this UUID, or None when there is none."""
+def by_uuid(host: Host, uuid: str) -> DomainHandle | None:
+    """The VM with this UUID, or None when there is none."""
     try:
-        return host.conn.lookupByUUIDString(uuid)
+        return DomainHandle.of(host, host.conn.lookupByUUIDString(uuid))
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
             return None
         raise translate(exc, f"look up the VM with UUID {uuid}") from exc
 
 
-def state_of(dom: Any) -> str:
-    code = dom.state(0)[0]
-    return STATE_NAMES.get(code, "unknown")
+def state_of(handle: DomainHandle) -> DomainStateName:
+    return handle.state()
 
 
-def addresses(dom: Any) -> list[str]:
-    """IPv4/IPv6 addresses the host knows of (DHCP leases, then ARP)."""
-    found: list[str] = []
-    for source in (
-        libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_LEASE,
-        libvirt.VIR_DOMAIN_INTERFACE_ADDRESSES_SRC_ARP,
-    ):
-        try:
-            ifaces = dom.interfaceAddresses(source, 0) or {}
-        except libvirt.libvirtError:
-            continue
-        for iface in ifaces.values():
-            for addr in iface.get("addrs") or []:
-                if addr.get("addr") and addr["addr"] not in found:
-                    found.append(addr["addr"])
-        if found:
-            break
-    return found
-
-
-def describe(dom: Any, with_addresses: bool = True) -> DomainState:
-    xml = dom.XMLDesc(0)
+def describe(handle: DomainHandle, with_addresses: bool = True) -> DomainState:
+    xml = handle.xml()
     model = Domain.from_xml(xml)
-    state = state_of(dom)
+    state = handle.state()
     active = state in ACTIVE_STATES
     if active:
-        info = dom.info()
-        memory_now, vcpus_now = int(info[2]), int(info[3])
+        info = handle.info()
+        memory_now, vcpus_now = info.memory_kib, info.vcpus
     else:
         memory_now = model.memory_current_kib or 0
         vcpus_now = model.vcpus or 0
+    persistent = handle.is_persistent()
     return DomainState(
-        name=dom.name(),
-        uuid=dom.UUIDString(),
+        name=handle.name,
+        uuid=handle.uuid,
         state=state,
         vcpus=vcpus_now,
         max_vcpus=model.max_vcpus or vcpus_now,
         memory_kib=memory_now,
         max_memory_kib=model.memory_kib or memory_now,
-        autostart=bool(dom.autostart()) if dom.isPersistent() else False,
-        persistent=bool(dom.isPersistent()),
-        addresses=addresses(dom) if active and with_addresses else [],
+        autostart=handle.autostart() if persistent else False,
+        persistent=persistent,
+        addresses=handle.addresses() if active and with_addresses else [],
         xml=xml,
     )
 
@@ -167,7 +146,12 @@ def _all_stats(conn: Any) -> list[tuple[Any, dict[str, Any]]]:
 
 
 def _summarise(
-    dom: Any, stats: dict[str, Any], persistent: bool, autostart: bool, with_addresses: bool
+    host: Host,
+    dom: Any,
+    stats: dict[str, Any],
+    persistent: bool,
+    autostart: bool,
+    with_addresses: bool,
 ) -> DomainState:
     """A domain's list row from its bulk stats, asking libvirt only for what they lack.
 
@@ -186,7 +170,7 @@ def _summarise(
             "balloon.maximum": max_mem,
             **stats,
         }
-    state = STATE_NAMES.get(int(stats["state.state"]), "unknown")
+    state = state_name(int(stats["state.state"]))
     active = state in ACTIVE_STATES
     return DomainState(
         name=dom.name(),
@@ -198,7 +182,7 @@ def _summarise(
         max_memory_kib=int(stats["balloon.maximum"]),
         autostart=autostart,
         persistent=persistent,
-        addresses=addresses(dom) if active and with_addresses else [],
+        addresses=DomainHandle.of(host, dom).addresses() if active and with_addresses else [],
     )
 
 
@@ -222,7 +206,9 @@ def list_states(host: Host, with_addresses: bool = True) -> list[DomainState]:
             uuid = dom.UUIDString()
             try:
                 states.append(
-                    _summarise(dom, stats, uuid in persistent, uuid in autostart, with_addresses)
+                    _summarise(
+                        host, dom, stats, uuid in persistent, uuid in autostart, with_addresses
+                    )
                 )
             except libvirt.libvirtError as exc:
                 # A VM undefined while we listed it is simply gone.
@@ -233,22 +219,24 @@ def list_states(host: Host, with_addresses: bool = True) -> list[DomainState]:
     return host.call("list VMs", read)
 
 
-def define(host: Host, xml: str, action: str, validate: bool = False) -> Any:
+def define(host: Host, xml: str, action: str, validate: bool = False) -> DomainHandle:
     flags = libvirt.VIR_DOMAIN_DEFINE_VALIDATE if validate else 0
-    return host.call(action, lambda c: c.defineXMLFlags(xml, flags), retry=False)
+    return DomainHandle.of(
+        host, host.call(action, lambda c: c.defineXMLFlags(xml, flags), retry=False)
+    )
 
 
 def start(host: Host, name: str) -> None:
-    dom = lookup(host, name)
-    if state_of(dom) in ACTIVE_STATES:
-        raise Conflict(f"VM {name} is already running; 'virtdeck vm stop {name}' stops it")
+    handle = lookup(host, name)
+    if handle.is_active():
+        raise Conflict(
+            f"VM {name} is already running; stop it first to start it afresh",
+            hint=Hint("vm.stop", vm=name),
+        )
     # Every start comes here (start, create --start, apply): none may write
     # under another VM's overlay.
-    disk_users.refuse_start_over_others(host, dom.XMLDesc(0), dom.UUIDString())
-    try:
-        dom.create()
-    except libvirt.libvirtError as exc:
-        raise translate(exc, f"start VM {name}") from exc
+    disk_users.refuse_start_over_others(host, handle.xml(), handle.uuid)
+    handle.start()
 
 
 def stop(host: Host, name: str, timeout: float, force: bool) -> str:
@@ -256,61 +244,36 @@ def stop(host: Host, name: str, timeout: float, force: bool) -> str:
 
     Returns how it stopped: 'shutdown' or 'destroyed'.
     """
-    dom = lookup(host, name)
-    if state_of(dom) not in ACTIVE_STATES:
+    handle = lookup(host, name)
+    if not handle.is_active():
         raise Conflict(f"VM {name} is not running")
-    try:
-        if force:
-            dom.destroy()
-            return "destroyed"
-        dom.shutdown()
-    except libvirt.libvirtError as exc:
-        raise translate(exc, f"stop VM {name}") from exc
+    if force:
+        handle.destroy()
+        return "destroyed"
+    handle.shutdown()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if state_of(dom) not in ACTIVE_STATES:
+            if not handle.is_active():
                 return "shutdown"
-        except libvirt.libvirtError as exc:
-            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:  # transient VM
-                return "shutdown"
-            raise translate(exc, f"stop VM {name}") from exc
+        except NotFound:  # a transient VM is gone once it stops
+            return "shutdown"
         time.sleep(0.25)
     raise Timeout(
         f"VM {name} did not shut down within {timeout:g} s (the guest ignored the ACPI "
-        f"power button); use 'virtdeck vm stop {name} --force' to power it off"
+        f"power button); give {opt('force')} to power it off",
+        hint=Hint("vm.stop.force", vm=name),
     )
 
 
 def undefine(host: Host, name: str) -> None:
-    dom = lookup(host, name)
-    flags = (
-        libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-        | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-        | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
-        | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-    )
-    try:
-        if state_of(dom) in ACTIVE_STATES:
-            dom.destroy()
-        dom.undefineFlags(flags)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_INVALID_ARG):
-            try:
-                dom.undefine()
-                return
-            except libvirt.libvirtError as again:
-                raise translate(again, f"delete VM {name}") from again
-        raise translate(exc, f"delete VM {name}") from exc
+    lookup(host, name).undefine()
 
 
 def wait_state(host: Host, name: str, wanted: set[str], timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            current = state_of(lookup(host, name))
-        except VirtdeckError:
-            raise
+        current = lookup(host, name).state()
         if current in wanted:
             return current
         if time.monotonic() > deadline:

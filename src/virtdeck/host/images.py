@@ -1,7 +1,8 @@
 """The one inspector for disk image files that come into virtdeck.
 
-Every image a user names (``vm create --image/--import-disk``, ``vm clone``,
-``vm disk add --path``) goes through ``inspect`` before anything uses it. The
+Every image a user names (a new VM's ``image`` or ``import_disk``, a clone's
+disks, a disk added by ``path``) goes through ``inspect`` before anything
+uses it. The
 format is decided once, from the header read here in Python: a file's
 content never gets to pick the format by qemu-img's probing, a qcow2 never
 reaches QEMU with a backing file outside the allowed places, a ``json:`` or
@@ -26,6 +27,7 @@ from virtdeck.model.text import quote
 from virtdeck.model.units import format_size
 
 from . import image_headers as hdr
+from .fields import field_named
 from .image_headers import backing_chain, has_protocol
 from .qemu_img import QEMU_IMG_MISSING, last_line, run_limited
 
@@ -75,13 +77,24 @@ def inspect(
     declared: str | None = None,
     what: str = "the disk image",
 ) -> ImageFacts:
-    """The checked facts of the image at ``path``, or one sentence saying why not."""
+    """The checked facts of the image at ``path``, or one sentence saying why not.
+
+    ``what`` names the image in messages: the request field it came in
+    (``opt("image")``), which each refusal then gives as its ``field``, or words.
+    """
     subject = f"{what} {path}"
-    # The place first: whether a file outside the pools exists, and what it
-    # is, is none of the caller's business.
-    resolved = check_place(_resolve(path), what)
-    _check_kind(resolved, subject)
-    return _inspect(resolved, subject, check_place, limits, declared, ())
+    try:
+        # The place first: whether a file outside the pools exists, and what
+        # it is, is none of the caller's business.
+        resolved = check_place(_resolve(path), what)
+        _check_kind(resolved, subject)
+        return _inspect(resolved, subject, check_place, limits, declared, ())
+    except (InvalidInput, NotFound) as exc:
+        # Every refusal below is about this file or its backing chain: said
+        # once here rather than at each of the places that raise one.
+        if exc.field is None:
+            exc.field = field_named(what)
+        raise
 
 
 def _inspect(

@@ -34,3 +34,12 @@ def check_network(host: Host, network: str, must_be_active: bool) -> None:
         raise Conflict(
             f"network {network} is not active; start it with 'virsh net-start {network}'"
         )
+
+
+def exists(host: Host, network: str) -> bool:
+    """Whether a network of that name is defined (running or not)."""
+
+    def names(conn: Any) -> list[str]:
+        return list(conn.listNetworks()) + list(conn.listDefinedNetworks())
+
+    return network in host.call("list networks", names)

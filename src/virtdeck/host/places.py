@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import libvirt
-from lxml import etree
 
 from virtdeck.errors import InvalidInput, VirtdeckError
-from virtdeck.model import format_size, quote
+from virtdeck.model import StoragePool, format_size, quote
 
 from .connection import Host
+from .fields import field_named
 
 
 def pool_dirs(host: Host) -> list[Path]:
@@ -30,12 +30,11 @@ def pool_dirs(host: Host) -> list[Path]:
     def read(conn: Any) -> list[Path]:
         found = []
         for pool in conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE):
-            root = etree.fromstring(pool.XMLDesc(0).encode())
-            if root.get("type") not in ("dir", "fs", "netfs"):
+            model = StoragePool.from_xml(pool.XMLDesc(0))
+            if model.type not in ("dir", "fs", "netfs"):
                 continue
-            node = root.find("target/path")
-            if node is not None and node.text:
-                found.append(Path(os.path.realpath(node.text)))
+            if model.target_path:
+                found.append(Path(os.path.realpath(model.target_path)))
         return found
 
     return host.call("list storage pools", read)
@@ -54,7 +53,8 @@ def check_place(host: Host, path: Path, what: str, allowed_dirs: Sequence[Path])
     """``path`` with symlinks resolved, if it lies in a pool or an allowed directory.
 
     Resolved first, so that neither ``..`` nor a symlink inside a pool can
-    point out of it.
+    point out of it. ``what`` names the path in the message: the request
+    field it came in (``opt("iso")``), or words.
     """
     resolved = Path(os.path.realpath(path))
     places = places_of(host, allowed_dirs)
@@ -68,16 +68,19 @@ def check_place(host: Host, path: Path, what: str, allowed_dirs: Sequence[Path])
         f"{what} {shown} is outside every storage pool and allowed directory "
         f"({listed}); move the file into one of them, or make its directory a pool "
         "('virsh pool-define-as NAME dir --target DIR' then 'virsh pool-start NAME') "
-        "or list it in VIRTDECK_ALLOWED_DIRS"
+        "or list it in VIRTDECK_ALLOWED_DIRS",
+        field=field_named(what),
     )
 
 
-def check_fits(host: Host, pool: str, size_bytes: int, option: str) -> None:
+def check_fits(host: Host, pool: str, size_bytes: int, what: str) -> None:
     """InvalidInput for a new disk larger than its pool could ever hold.
 
     New disks are sparse, so a size above what is free now is allowed (the
     guest fills it later, as with qemu-img); a size above the pool's whole
     capacity is a typo (1P for 1G), and the guest would fail its writes.
+    ``what`` names the size: the request field it came in
+    (``opt("size_bytes")``), or words.
     """
 
     def capacity(conn: Any) -> int:
@@ -89,6 +92,7 @@ def check_fits(host: Host, pool: str, size_bytes: int, option: str) -> None:
         return  # the pool is made on first use; the size is checked again then
     if size_bytes > total:
         raise InvalidInput(
-            f"{option} {format_size(size_bytes)} is more than storage pool {pool!r} can ever "
-            f"hold ({format_size(total)} in all); give a smaller size"
+            f"{what} {format_size(size_bytes)} is more than storage pool {pool!r} can ever "
+            f"hold ({format_size(total)} in all); give a smaller size",
+            field=field_named(what),
         )

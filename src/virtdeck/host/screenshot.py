@@ -11,13 +11,13 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any
 
 import libvirt
 
 from virtdeck.errors import OperationFailed
 
-from .connection import Host, translate
+from .connection import translate
+from .handle import DomainHandle
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # P6 header: magic, width, height, maxval, each separated by whitespace
@@ -92,12 +92,13 @@ def to_png(data: bytes, mime: str) -> Image:
     raise BadImage(f"libvirt sent an image of type {mime!r}, neither PPM nor PNG")
 
 
-def take(host: Host, dom: Any, screen: int = 0) -> Image:
+def take(handle: DomainHandle, screen: int = 0) -> Image:
     """Read screen ``screen`` of a running domain through a libvirt stream."""
-    name = dom.name()
-    stream = host.conn.newStream(0)
+    name = handle.name
+    conn = handle.host.conn
+    stream = conn.newStream(0)
     try:
-        mime = str(dom.screenshot(stream, screen, 0))
+        mime = str(handle.virdomain(conn).screenshot(stream, screen, 0))
         chunks = []
         while True:
             got = stream.recv(1 << 20)

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
-from virtdeck.errors import Conflict, InvalidInput, OperationFailed, Unsupported
+from virtdeck.errors import Conflict, Hint, InvalidInput, OperationFailed, Unsupported, opt
 from virtdeck.model import quote
 
 from .connection import Host
@@ -38,13 +38,16 @@ def public_keys(text: str) -> list[str]:
     """The key lines of an OpenSSH public key file; InvalidInput for anything else."""
     if "PRIVATE KEY" in text:
         raise InvalidInput(
-            "--ssh-key was given a private key; give the public half (the .pub file) instead"
+            f"{opt('ssh_keys')} was given a private key; give the public half (the .pub file) "
+            "instead",
+            field="ssh_keys",
         )
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if not lines or not all(_KEY_LINE.match(ln) for ln in lines):
         raise InvalidInput(
-            "--ssh-key does not look like an SSH public key; give a .pub file whose lines read "
-            "like 'ssh-ed25519 AAAA... user@host'"
+            f"{opt('ssh_keys')} does not look like an SSH public key; give a .pub file whose "
+            "lines read like 'ssh-ed25519 AAAA... user@host'",
+            field="ssh_keys",
         )
     return lines
 
@@ -55,12 +58,15 @@ def check_hostname(name: str, given: bool = True) -> None:
         return
     if given:
         raise InvalidInput(
-            f"--hostname {quote(name)} is not a valid host name: use labels of letters, digits and "
-            "'-' (not at either end), at most 63 characters each, joined by '.'"
+            f"{opt('hostname')} {quote(name)} is not a valid host name: use labels of letters, "
+            "digits and '-' (not at either end), at most 63 characters each, joined by '.'",
+            field="hostname",
         )
+    # The VM's name is fine as a name; what is missing is a host name to use instead.
     raise InvalidInput(
         f"the VM name {quote(name)} cannot be the guest's host name (host names allow letters, "
-        "digits, '-' and '.'); give --hostname"
+        f"digits, '-' and '.'); give {opt('hostname')}",
+        field="hostname",
     )
 
 
@@ -129,7 +135,8 @@ def write_seed(
     except FileExistsError as exc:
         raise Conflict(
             f"{path} already exists and virtdeck never overwrites a file; "
-            "'virtdeck vm list' and 'virsh vol-list' show whose it may be"
+            "the list of VMs and 'virsh vol-list' show whose it may be",
+            hint=Hint("vm.list"),
         ) from exc
     except OSError as exc:
         path.unlink(missing_ok=True)
@@ -141,16 +148,20 @@ def write_seed(
 
 def check_cd_image(path: Path) -> None:
     """InvalidInput unless ``path`` is a readable ISO 9660 image (hybrid ISOs are)."""
+    iso = opt("iso")
     if not path.is_file():
-        raise InvalidInput(f"--iso {path} is not a file; give the path of a CD image (.iso)")
+        raise InvalidInput(
+            f"{iso} {path} is not a file; give the path of a CD image (.iso)", field="iso"
+        )
     try:
         with open(path, "rb") as fh:
             fh.seek(_ISO_MAGIC_OFFSET)
             magic = fh.read(5)
     except OSError as exc:
-        raise InvalidInput(f"cannot read --iso {path}: {exc.strerror}") from exc
+        raise InvalidInput(f"cannot read {iso} {path}: {exc.strerror}", field="iso") from exc
     if magic != b"CD001":
         raise InvalidInput(
-            f"--iso {path} is not an ISO 9660 CD image; give an installer .iso, "
-            "or boot a disk image with --import-disk"
+            f"{iso} {path} is not an ISO 9660 CD image; give an installer .iso, "
+            f"or boot a disk image with {opt('import_disk')}",
+            field="iso",
         )

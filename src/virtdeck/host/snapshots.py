@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libvirt
-from lxml import etree
 
-from virtdeck.errors import NotFound
-from virtdeck.model import quote
+from virtdeck.errors import Hint, NotFound
+from virtdeck.model import DomainSnapshot, quote
 
-from .connection import Host, translate
+from .connection import Host
+from .handle import DomainHandle
 
 # libvirt 9.7 added reverting to external (disk-only) snapshots to the QEMU
 # driver; before it the call fails with "not supported yet".
@@ -37,64 +37,93 @@ class SnapshotFacts:
 
 
 def parse(xml: str, current: bool) -> SnapshotFacts:
-    root = etree.fromstring(xml.encode())
-
-    def text(path: str) -> str:
-        found = root.findtext(path)
-        return (found or "").strip()
-
-    memory = root.find("memory")
-    memory_kind = memory.get("snapshot", "no") if memory is not None else "no"
-    disks = root.findall("disks/disk")
-    external = any(d.get("snapshot") == "external" for d in disks)
-    overlays = [
-        str(d.find("source").get("file"))  # type: ignore[union-attr]
-        for d in disks
-        if d.get("snapshot") == "external"
-        and d.find("source") is not None
-        and d.find("source").get("file")  # type: ignore[union-attr]
-    ]
+    snap = DomainSnapshot.from_xml(xml)
     return SnapshotFacts(
-        name=text("name"),
-        description=text("description"),
-        created=int(text("creationTime") or 0),
-        vm_state=text("state"),
-        memory=memory_kind in ("internal", "external"),
-        external=external or memory_kind == "external",
-        parent=text("parent/name") or None,
+        name=(snap.name or "").strip(),
+        description=(snap.description or "").strip(),
+        created=snap.creation_time or 0,
+        vm_state=(snap.state or "").strip(),
+        memory=snap.has_memory,
+        external=snap.external,
+        parent=snap.parent,
         current=current,
-        overlays=overlays,
+        overlays=snap.overlays,
     )
 
 
-def list_all(host: Host, dom: Any) -> list[SnapshotFacts]:
-    """Every snapshot of ``dom``, oldest first."""
+def list_all(handle: DomainHandle) -> list[SnapshotFacts]:
+    """Every snapshot of the VM, oldest first."""
 
-    def read(_conn: Any) -> list[SnapshotFacts]:
+    def read(dom: Any) -> list[SnapshotFacts]:
         found = []
         for snap in dom.listAllSnapshots(0):
             found.append(parse(snap.getXMLDesc(0), bool(snap.isCurrent(0))))
         return sorted(found, key=lambda s: (s.created, s.name))
 
-    return host.call(f"list the snapshots of {dom.name()}", read)
+    return handle.call(f"list the snapshots of {handle.name}", read)
 
 
-def lookup(host: Host, dom: Any, name: str) -> Any:
+def _snapshot(handle: DomainHandle, dom: Any, name: str) -> Any:
     """The virDomainSnapshot called ``name``; NotFound lists the ones there are."""
     try:
         return dom.snapshotLookupByName(name, 0)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN_SNAPSHOT:
-            raise translate(exc, f"look up snapshot {name} of {dom.name()}") from exc
-    names = [s.name for s in list_all(host, dom)]
-    vm = dom.name()
+            raise
+    names = [s.name for s in list_all(handle)]
+    vm = handle.name
     if not names:
         raise NotFound(
-            f"VM {vm} has no snapshots; 'virtdeck vm snapshot create {vm}' makes one"
+            f"VM {vm} has no snapshots; take one first",
+            field="snapshot",
+            hint=Hint("vm.snapshot.create", vm=vm),
         ) from None
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else f"it has {', '.join(names)}"
-    raise NotFound(f"VM {vm} has no snapshot named {quote(name)}; {hint}") from None
+    raise NotFound(
+        f"VM {vm} has no snapshot named {quote(name)}; {hint}", field="snapshot"
+    ) from None
+
+
+def get(handle: DomainHandle, name: str) -> SnapshotFacts:
+    """The snapshot called ``name``; NotFound lists the ones there are."""
+
+    def read(dom: Any) -> SnapshotFacts:
+        snap = _snapshot(handle, dom, name)
+        return parse(snap.getXMLDesc(0), bool(snap.isCurrent(0)))
+
+    return handle.call(f"look up snapshot {name} of {handle.name}", read)
+
+
+def create(handle: DomainHandle, name: str, xml: str, disk_only: bool) -> SnapshotFacts:
+    """Take a snapshot (internal, with memory when running; or external, disks only)."""
+    flags = 0
+    if disk_only:
+        flags = (
+            libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY | libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+        )
+
+    def take(dom: Any) -> SnapshotFacts:
+        return parse(dom.snapshotCreateXML(xml, flags).getXMLDesc(0), True)
+
+    return handle.call(f"create snapshot {name} of {handle.name}", take, retry=False)
+
+
+def revert(handle: DomainHandle, name: str) -> None:
+    handle.call(
+        f"revert {handle.name} to snapshot {name}",
+        lambda dom: dom.revertToSnapshot(_snapshot(handle, dom, name), 0),
+        retry=False,
+    )
+
+
+def delete(handle: DomainHandle, name: str, metadata_only: bool) -> None:
+    flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY if metadata_only else 0
+    handle.call(
+        f"delete snapshot {name} of {handle.name}",
+        lambda dom: _snapshot(handle, dom, name).delete(flags),
+        retry=False,
+    )
 
 
 def supports_external_revert(host: Host) -> bool:

@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import libvirt
-from lxml import etree
 
 from virtdeck.errors import (
     Conflict,
+    Hint,
     InvalidInput,
     OperationFailed,
     Unsupported,
     VirtdeckError,
 )
+from virtdeck.model import Domain, StoragePool
 
 from .checks import pool_path
 from .connection import Host
@@ -54,10 +55,7 @@ def ensure_default_pool(host: Host, images_dir: Path, name: str = DEFAULT_POOL) 
             pool = conn.storagePoolLookupByName(name)
         except Exception:
             images_dir.mkdir(parents=True, exist_ok=True)
-            xml = (
-                f"<pool type='dir'><name>{name}</name>"
-                f"<target><path>{images_dir}</path></target></pool>"
-            )
+            xml = StoragePool.new(name, str(images_dir)).to_xml()
             pool = conn.storagePoolDefineXML(xml, 0)
             pool.setAutostart(1)
         if not pool.isActive():
@@ -169,7 +167,8 @@ def _claim(path: Path, claimed: Claimed | None) -> None:
         raise Conflict(
             # No advice to remove it: it may be another VM's disk.
             f"file {path} already exists and virtdeck never overwrites a file; "
-            "'virtdeck vm list' and 'virsh vol-list' show whose it may be"
+            "the list of VMs and 'virsh vol-list' show whose it may be",
+            hint=Hint("vm.list"),
         ) from exc
     except OSError as exc:
         why = (
@@ -266,6 +265,5 @@ def delete_file(host: Host, path: Path) -> bool:
 
 
 def disk_paths_of(xml: str) -> list[str]:
-    root = etree.fromstring(xml.encode())
-    found = root.xpath("./devices/disk/source/@file")
-    return [str(s) for s in found] if isinstance(found, list) else []
+    """The files the definition's disks (and CD-ROMs) are."""
+    return [d.source_file for d in Domain.from_xml(xml).disks if d.source_file]

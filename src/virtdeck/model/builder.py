@@ -12,8 +12,6 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Literal
 
-from lxml import etree
-
 from .devices import (
     Channel,
     Console,
@@ -41,9 +39,9 @@ OTHER_PCIE_DEVICES = 4
 @dataclass
 class NewDisk:
     path: str
-    format: str = "qcow2"
+    format: str = Disk.DEFAULT_FORMAT
     device: Literal["disk", "cdrom"] = "disk"
-    bus: str = "virtio"
+    bus: str = Disk.DEFAULT_BUS
     target: str = "vda"
     readonly: bool = False
     boot_order: int | None = None
@@ -60,7 +58,7 @@ class NewDomain:
     disks: list[NewDisk] = field(default_factory=list)
     networks: list[str] = field(default_factory=list)
     graphics: GraphicsKind = "vnc"
-    graphics_listen: str = "127.0.0.1"
+    graphics_listen: str = Graphics.DEFAULT_LISTEN
     graphics_password: str | None = None
     serial_log: str | None = None
     cpu_mode: str | None = None
@@ -69,10 +67,6 @@ class NewDomain:
     boot: list[str] = field(default_factory=lambda: ["hd"])
     uuid: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-
-
-def _element(tag: str, **attrs: str) -> etree._Element:
-    return etree.Element(tag, {k.rstrip("_"): v for k, v in attrs.items()})
 
 
 def build_domain(spec: NewDomain) -> Domain:
@@ -99,8 +93,8 @@ def build_domain(spec: NewDomain) -> Domain:
         cpu = dom.ensure_cpu()
         cpu.mode = spec.cpu_mode
         if spec.cpu_mode == "host-passthrough":
-            cpu.set("./@check", "none")
-    dom.set("./clock/@offset", "utc")
+            cpu.check = "none"
+    dom.clock.offset = "utc"
     dom.on_poweroff = "destroy"
     dom.on_reboot = "restart"
     dom.on_crash = "destroy"
@@ -112,101 +106,45 @@ def _add_devices(dom: Domain, spec: NewDomain) -> None:
     _add_disks(dom, spec)
     _add_controllers(dom, spec)
     for network in spec.networks:
-        nic = Interface()
-        nic.type = "network"
-        nic.source_network = network
-        nic.model = "virtio"
-        dom.add_device(nic)
+        dom.add_device(Interface.network(network))
     _add_console(dom, spec)
     _add_graphics(dom, spec)
-    balloon = MemBalloon()
-    balloon.model = "virtio"
-    balloon.stats_period = 5
-    dom.add_device(balloon)
-    rng = Rng()
-    rng.model = "virtio"
-    rng.backend_model = "random"
-    rng.backend = "/dev/urandom"
-    dom.add_device(rng)
+    dom.add_device(MemBalloon.virtio())
+    dom.add_device(Rng.urandom())
 
 
 def _add_disks(dom: Domain, spec: NewDomain) -> None:
     for new in spec.disks:
-        disk = Disk()
-        disk.type = "file"
-        disk.device = new.device
-        disk.driver_name = "qemu"
-        disk.format = new.format
-        disk.source_file = new.path
-        disk.target = new.target
-        disk.bus = new.bus
-        if new.readonly or new.device == "cdrom":
+        disk = Disk.file(new.path, new.format, new.target, new.bus, new.device)
+        if new.readonly:
             disk.readonly = True
         if new.boot_order is not None:
             disk.boot_order = new.boot_order
         dom.add_device(disk)
 
 
-def _controller(dom: Domain, kind: str, model: str, index: int | None = None) -> None:
-    controller = Controller()
-    controller.type = kind
-    if index is not None:
-        controller.index = index
-    controller.model = model
-    dom.add_device(controller)
-
-
 def _add_controllers(dom: Domain, spec: NewDomain) -> None:
     scsi = any(d.bus == "scsi" for d in spec.disks)
     if scsi:
-        _controller(dom, "scsi", "virtio-scsi", index=0)
+        dom.add_device(Controller.new("scsi", "virtio-scsi", index=0))
     if "q35" in spec.machine:
         # Hot-plugging a disk or NIC on q35 needs a free PCIe root port. The
         # virtio-scsi controller takes one too; SATA sits on the root complex.
-        _controller(dom, "pci", "pcie-root", index=0)
+        dom.add_device(Controller.new("pci", "pcie-root", index=0))
         virtio_disks = sum(1 for d in spec.disks if d.bus == "virtio")
         used = virtio_disks + len(spec.networks) + OTHER_PCIE_DEVICES + int(scsi)
         for _ in range(used + SPARE_ROOT_PORTS):
-            _controller(dom, "pci", "pcie-root-port")
+            dom.add_device(Controller.new("pci", "pcie-root-port"))
 
 
 def _add_console(dom: Domain, spec: NewDomain) -> None:
-    serial = Serial()
-    serial.type = "pty"
-    if spec.serial_log:
-        serial.log_file = spec.serial_log
-        # 'off': the log holds what the guest printed since it last started.
-        serial.log_append = "off"
-    serial.target_type = "isa-serial"
-    serial.target_port = 0
-    dom.add_device(serial)
-    console = Console()
-    console.type = "pty"
-    console.target_type = "serial"
-    console.target_port = 0
-    dom.add_device(console)
-    agent = Channel()
-    agent.type = "unix"
-    agent.target_type = "virtio"
-    agent.target_name = "org.qemu.guest_agent.0"
-    dom.add_device(agent)
+    dom.add_device(Serial.pty(spec.serial_log))
+    dom.add_device(Console.serial_pty())
+    dom.add_device(Channel.guest_agent())
 
 
 def _add_graphics(dom: Domain, spec: NewDomain) -> None:
-    video = Video()
-    video.model = "vga" if spec.graphics != "none" else "none"
     if spec.graphics != "none":
-        graphics = Graphics()
-        graphics.type = spec.graphics
-        graphics.autoport = True
-        graphics.listen = spec.graphics_listen
-        graphics.listen_type = "address"
-        graphics.listen_address = spec.graphics_listen
-        if spec.graphics_password:
-            graphics.password = spec.graphics_password
-        dom.add_device(graphics)
-        tablet = Input()
-        tablet.type = "tablet"
-        tablet.bus = "usb"
-        dom.add_device(tablet)
-    dom.add_device(video)
+        dom.add_device(Graphics.local(spec.graphics, spec.graphics_listen, spec.graphics_password))
+        dom.add_device(Input.new("tablet", "usb"))
+    dom.add_device(Video.new("vga" if spec.graphics != "none" else "none"))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import builtins
 from typing import TypeVar
 
 from lxml import etree
 
 from .devices import (
-    DEVICE_ORDER,
     Channel,
     Console,
     Controller,
@@ -22,8 +20,11 @@ from .devices import (
     Serial,
     Video,
 )
-from .units import to_kib, unit_factor
-from .xmlbase import Field, XmlElement, XmlError, insert_ordered, integer, text
+from .sections import Clock, Cpu, Devices, Features, Os
+from .sizes import SizeKiB
+from .xmlbase import Child, InvalidElement, LazyChild, XmlElement, insert_ordered, integer, text
+
+__all__ = ["METADATA_NS", "Clock", "Cpu", "Devices", "Domain", "Features", "Os", "SizeKiB"]
 
 D = TypeVar("D", bound=XmlElement)
 
@@ -31,70 +32,6 @@ D = TypeVar("D", bound=XmlElement)
 # they travel with the definition (dumpxml, migration, backups).
 METADATA_NS = "https://virtdeck.dev/xmlns/domain/1"
 METADATA_PREFIX = "virtdeck"
-
-
-def _kib_from(node: etree._Element) -> int:
-    raw = (node.text or "").strip()
-    # As libvirt reads it: a missing or empty unit means KiB, and a size that is
-    # not a whole number of KiB is rounded up (1000 b is 1 KiB, not 0).
-    unit = node.get("unit") or "KiB"
-    return to_kib(int(raw) * unit_factor(unit))
-
-
-class SizeKiB(Field[int]):
-    """A libvirt memory size element (text plus ``unit``), read and written in KiB."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path, int)
-
-    def __get__(self, obj: XmlElement | None, owner: type) -> int | None:  # type: ignore[override]
-        if obj is None:
-            return self  # type: ignore[return-value]
-        node = obj.node.find(self.path)
-        if node is None or not (node.text or "").strip():
-            return None
-        try:
-            return _kib_from(node)
-        except ValueError as exc:
-            raise XmlError(f"{self.path} has a bad size: {exc}") from exc
-
-    def __set__(self, obj: XmlElement, value: int | None) -> None:
-        if value is None:
-            # Drop the unit first, so that the emptied element is pruned.
-            obj.set(f"{self.path}/@unit", None)
-            obj.set(self.path, None)
-            return
-        obj.set(self.path, str(value))
-        obj.set(f"{self.path}/@unit", "KiB")
-
-
-class Os(XmlElement):
-    TAG = "os"
-    CHILD_ORDER = ("type", "loader", "nvram", "kernel", "initrd", "cmdline", "boot", "bootmenu")
-    type = text("./type")
-    arch = text("./type/@arch")
-    machine = text("./type/@machine")
-    firmware = text("./@firmware")
-    kernel = text("./kernel")
-
-    @property
-    def boot_devices(self) -> list[str]:
-        return [b.get("dev", "") for b in self.node.findall("boot")]
-
-    @boot_devices.setter
-    def boot_devices(self, devices: list[str]) -> None:
-        for old in self.node.findall("boot"):
-            self.node.remove(old)
-        for dev in devices:
-            node = etree.Element("boot", dev=dev)
-            insert_ordered(self.node, node, self.CHILD_ORDER)
-
-
-class Cpu(XmlElement):
-    TAG = "cpu"
-    mode = text("./@mode")
-    match = text("./@match")
-    model = text("./model")
 
 
 class Domain(XmlElement):
@@ -168,91 +105,116 @@ class Domain(XmlElement):
         """What the guest gets: ``currentMemory`` when set, otherwise ``memory``."""
         return self.current_memory_kib or self.memory_kib
 
-    # -- sub-elements ---------------------------------------------------------
-    @property
-    def os(self) -> Os:
-        return self.ensure_child(Os, "./os")
+    def validate(self) -> None:
+        """Raise InvalidElement for the first thing libvirt would refuse to define."""
+        if self.type is None:
+            raise InvalidElement(self.TAG, "has no type; set type to kvm or qemu")
+        if not self.name:
+            raise InvalidElement(self.TAG, "has no name; set name")
+        if self.memory_kib is None or self.memory_kib <= 0:
+            raise InvalidElement(self.TAG, f"{self.name} has no memory size; set memory_kib")
+        current = self.current_memory_kib
+        if current is not None and current > self.memory_kib:
+            raise InvalidElement(
+                self.TAG,
+                f"{self.name} has currentMemory ({current} KiB) above memory "
+                f"({self.memory_kib} KiB); raise memory_kib or lower current_memory_kib",
+            )
+        maximum, vcpus = self.max_vcpus, self.vcpus
+        if maximum is None or maximum < 1 or vcpus is None or vcpus < 1:
+            raise InvalidElement(self.TAG, f"{self.name} has no vCPUs; set max_vcpus to 1 or more")
+        if vcpus > maximum:
+            raise InvalidElement(
+                self.TAG,
+                f"{self.name} boots with {vcpus} vCPUs but may have at most {maximum}; "
+                "raise max_vcpus or lower vcpus",
+            )
+        self.os.validate()
+        if self.cpu is not None:
+            self.cpu.validate()
+        self.devices.validate()
 
-    @property
-    def cpu(self) -> Cpu | None:
-        return self.child(Cpu, "./cpu")
+    # -- sub-elements ---------------------------------------------------------
+    # Reading any of these never changes the tree: os, features, clock and
+    # devices read as empty when missing and join the tree on a first write.
+    os = LazyChild(Os)
+    cpu = Child(Cpu)
+    features = LazyChild(Features)
+    clock = LazyChild(Clock)
+    devices = LazyChild(Devices)
 
     def ensure_cpu(self) -> Cpu:
-        return self.ensure_child(Cpu, "./cpu")
+        return Domain.cpu.ensure(self)
 
     def has_feature(self, name: str) -> bool:
-        return self.node.find(f"features/{name}") is not None
+        return self.features.has(name)
 
     def enable_feature(self, name: str) -> None:
-        self.set(f"./features/{name}", "")
-        node = self.node.find(f"features/{name}")
-        if node is not None:
-            node.text = None
+        self.features.enable(name)
 
     # -- devices --------------------------------------------------------------
     @property
     def devices_node(self) -> etree._Element:
-        return self._ensure(["devices"])
+        """The <devices> element; detached and empty when the domain has none.
+
+        Add devices with ``add_device``: it creates <devices> when needed.
+        """
+        return self.devices.node
 
     @property
     def emulator(self) -> str | None:
-        return self.get("./devices/emulator")
-
-    def _devices(self, cls: builtins.type[D]) -> list[D]:
-        return self.children(cls, f"./devices/{cls.TAG}")
+        return self.devices.emulator
 
     @property
     def disks(self) -> list[Disk]:
-        return self._devices(Disk)
+        return self.devices.disks
 
     @property
     def interfaces(self) -> list[Interface]:
-        return self._devices(Interface)
+        return self.devices.interfaces
 
     @property
     def graphics(self) -> list[Graphics]:
-        return self._devices(Graphics)
+        return self.devices.graphics
 
     @property
     def serials(self) -> list[Serial]:
-        return self._devices(Serial)
+        return self.devices.serials
 
     @property
     def consoles(self) -> list[Console]:
-        return self._devices(Console)
+        return self.devices.consoles
 
     @property
     def channels(self) -> list[Channel]:
-        return self._devices(Channel)
+        return self.devices.channels
 
     @property
     def controllers(self) -> list[Controller]:
-        return self._devices(Controller)
+        return self.devices.controllers
 
     @property
     def memballoon(self) -> MemBalloon | None:
-        found: list[MemBalloon] = self._devices(MemBalloon)
-        return found[0] if found else None
+        return self.devices.memballoon
 
     @property
     def rngs(self) -> list[Rng]:
-        return self._devices(Rng)
+        return self.devices.rngs
 
     @property
     def videos(self) -> list[Video]:
-        return self._devices(Video)
+        return self.devices.videos
 
     @property
     def inputs(self) -> list[Input]:
-        return self._devices(Input)
+        return self.devices.inputs
 
     @property
     def filesystems(self) -> list[Filesystem]:
-        return self._devices(Filesystem)
+        return self.devices.filesystems
 
     def add_device(self, device: D) -> D:
-        insert_ordered(self.devices_node, device.node, DEVICE_ORDER)
-        return device
+        return self.devices.add_child(device)
 
     def remove_device(self, device: XmlElement) -> None:
         parent = device.node.getparent()

@@ -46,16 +46,16 @@ def check_lookup_name(name: str, kind: str = "VM") -> str:
     would forge a line of output) and no '/' (libvirt refuses it in names).
     """
     if not name:
-        raise InvalidName(f"a {kind} name cannot be empty; 'virtdeck vm list' shows the VMs")
+        raise InvalidName(f"a {kind} name cannot be empty")
     if len(name) > LOOKUP_NAME_MAX:
         raise InvalidName(
             f"{kind} name {quote(name)} is longer than {LOOKUP_NAME_MAX} characters, "
-            "so no such VM can exist; 'virtdeck vm list' shows the VMs"
+            f"so no such {kind} can exist"
         )
     if _CONTROL.search(name) or "/" in name:
         raise InvalidName(
             f"{kind} name {quote(name)} contains a control character or '/', "
-            "which no VM name has; 'virtdeck vm list' shows the VMs"
+            f"which no {kind} name has"
         )
     return name
 

@@ -63,24 +63,11 @@ def next_disk_target(used: set[str]) -> str:
 
 
 def new_disk(path: str, disk_format: str, target: str) -> Disk:
-    disk = Disk()
-    disk.type = "file"
-    disk.device = "disk"
-    disk.driver_name = "qemu"
-    disk.format = disk_format
-    disk.source_file = path
-    disk.target = target
-    disk.bus = "virtio"
-    return disk
+    return Disk.file(path, disk_format, target)
 
 
 def new_nic(network: str, mac: str, model: str) -> Interface:
-    nic = Interface()
-    nic.type = "network"
-    nic.mac = mac
-    nic.source_network = network
-    nic.model = model
-    return nic
+    return Interface.network(network, model, mac)
 
 
 def graphics_kind(dom: Domain) -> str:
@@ -95,13 +82,7 @@ def set_graphics(dom: Domain, kind: str) -> None:
         dom.remove_device(old)
     if kind == "none":
         return
-    graphics = Graphics()
-    graphics.type = kind
-    graphics.autoport = True
-    graphics.listen = "127.0.0.1"
-    graphics.listen_type = "address"
-    graphics.listen_address = "127.0.0.1"
-    dom.add_device(graphics)
+    dom.add_device(Graphics.local(kind))
     for video in dom.videos:
         if video.model == "none":
             video.model = "vga"

@@ -135,7 +135,7 @@ def test_no_file_a_vm_uses_is_removed_by_delete_or_crash_recovery(
         _refused(refused, 3, f"VM {outsider.name()} writes to it as disk vda")
         assert Path(disk).is_file()
         # The clean-up of a failed or interrupted operation keeps it too, and says why.
-        removed, [kept] = engine._remove_unowned([Resource("file", disk)])
+        removed, [kept] = engine.ops._remove_unowned([Resource("file", disk)])
         assert removed == [] and kept.startswith(f"{disk} (VM ")
         assert f"VM {owner} writes to it as disk vda" in kept
         assert f"VM {outsider.name()} writes to it as disk vda" in kept

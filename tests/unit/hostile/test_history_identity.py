@@ -19,11 +19,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import text
+from tests.errors_cli import cli_text
+from tests.progress_hook import on_step
 
 from virtdeck.engine import Engine, db
 from virtdeck.engine.history import HistoryStore
 from virtdeck.engine.schemas import OperationInfo, VmCreate
-from virtdeck.errors import Conflict, Interrupted, InvalidInput, NotFound, VirtdeckError
+from virtdeck.errors import Conflict, Hint, Interrupted, InvalidInput, NotFound, VirtdeckError
 
 SERIAL_LOG_DIR = "/var/log/libvirt/qemu"
 
@@ -61,7 +63,7 @@ def names(engine: Engine) -> Iterator[list[str]]:
 
 
 def _define(engine: Engine, name: str) -> str:
-    return str(engine.redefine(domain_xml(name), "create").UUIDString())
+    return str(engine.defs.redefine(domain_xml(name), "create").uuid)
 
 
 def _two_vms_one_name(engine: Engine, name: str) -> tuple[str, str]:
@@ -109,7 +111,8 @@ def test_show_of_a_version_with_several_vms_is_ambiguous_unless_uuid(
     with pytest.raises(InvalidInput, match="ambiguous") as ambiguous:
         engine.vm_history_xml(name, 1)
     assert first in ambiguous.value.message and second in ambiguous.value.message
-    assert "--uuid" in ambiguous.value.message
+    assert "--uuid" in cli_text(ambiguous.value)
+    assert ambiguous.value.field == "uuid"
     assert f"<uuid>{second}</uuid>" in engine.vm_history_xml(name, 1, uuid=second)
 
 
@@ -125,8 +128,9 @@ def test_uuid_must_be_a_uuid_or_a_long_enough_prefix(
     engine: Engine, names: list[str], given: str, error: type[VirtdeckError], words: str
 ) -> None:
     _two_vms_one_name(engine, names[0])
-    with pytest.raises(error, match=words):
+    with pytest.raises(error, match=words) as refused:
         engine.vm_histories(names[0], uuid=given)
+    assert refused.value.field == "uuid"
 
 
 # -- restore ------------------------------------------------------------------
@@ -140,7 +144,7 @@ def test_restore_with_several_defaults_to_the_vm_that_exists(
     engine.set_max_cpus(name, 3)
     result = engine.vm_restore(name)
     assert (result.uuid, result.version, result.was_deleted) == (second, 1, False)
-    assert engine.lookup(name).UUIDString() == second
+    assert engine.defs.lookup(name).uuid == second
     assert engine.get_vm(name).max_vcpus == 1
     assert [v.action for v in engine.vm_history(name, uuid=first)][-1] == "delete"
 
@@ -157,13 +161,14 @@ def test_restore_with_several_and_none_existing_refuses_and_says_how_to_pick(
     for vm in engine.vm_histories(name):
         assert vm.deleted_at is not None
         assert f"{vm.uuid} (deleted {vm.deleted_at:%Y-%m-%d %H:%M:%S})" in message
-    assert f"'virtdeck vm restore {name} --uuid {second}'" in message
+    assert f"'virtdeck vm restore {name} --uuid {second}'" in cli_text(refused.value)
+    assert refused.value.hint == Hint("vm.restore", vm=name, args={"uuid": second})
     assert "\n" not in message
     assert not [d for d in engine.host.conn.listAllDomains(0) if d.name() == name]
 
     result = engine.vm_restore(name, uuid=first[:8])
     assert (result.name, result.uuid, result.was_deleted, result.version) == (name, first, True, 3)
-    assert engine.lookup(name).UUIDString() == first
+    assert engine.defs.lookup(name).uuid == first
     assert engine.get_vm(name).max_vcpus == 2  # as it was when it was deleted
 
 
@@ -176,7 +181,7 @@ def test_restore_of_a_deleted_vm_refuses_while_another_has_the_name(
     with pytest.raises(Conflict) as refused:
         engine.vm_restore(name, uuid=first)
     assert f"VM {name} (UUID {second}) has the name now" in refused.value.message
-    assert engine.lookup(name).UUIDString() == second
+    assert engine.defs.lookup(name).uuid == second
     assert len(engine.vm_history(name, uuid=second)) == before
 
 
@@ -218,8 +223,8 @@ def test_restoring_a_version_from_before_a_rename_keeps_the_vm_and_its_name(
     result = engine.vm_restore(new, version=1)
     assert (result.name, result.uuid) == (new, renamed)
     assert result.notes and f"named it {old}; it keeps its name {new}" in result.notes[0]
-    assert engine.lookup(new).UUIDString() == renamed
-    assert engine.lookup(old).UUIDString() == newcomer
+    assert engine.defs.lookup(new).uuid == renamed
+    assert engine.defs.lookup(old).uuid == newcomer
     assert f"{new}-serial0.log" in engine.vm_xml(new, inactive=True)
     # Through the old name, with the UUID picked, the same.
     assert engine.vm_restore(old, uuid=renamed, version=1).name == new
@@ -243,9 +248,11 @@ def test_an_edit_that_drops_the_uuid_is_refused_and_changes_nothing(
     assert "\n" not in refused.value.message and uuid in refused.value.message
     with pytest.raises(InvalidInput, match="the edit changes the UUID to"):
         engine.edit_apply(session, session.xml.replace(uuid, str(uuidlib.uuid4())))
-    with pytest.raises(InvalidInput, match=r"the edit removes <name>.*vm rename"):
+    with pytest.raises(InvalidInput) as nameless:
         engine.edit_apply(session, session.xml.replace(f"<name>{name}</name>", ""))
-    assert engine.inactive_xml(engine.lookup(name)) == session.xml
+    assert re.search(r"the edit removes <name>.*vm rename", cli_text(nameless.value))
+    assert nameless.value.hint is not None and nameless.value.hint.action == "vm.rename"
+    assert engine.defs.inactive_xml(engine.defs.lookup(name)) == session.xml
     assert len(engine.vm_history(name)) == versions
     # The same UUID in capitals is the same UUID.
     assert not engine.edit_apply(session, session.xml.replace(uuid, uuid.upper())).changed
@@ -258,15 +265,19 @@ def test_a_definition_never_takes_over_another_vms_name_or_uuid(
     mine = _define(engine, name)
     theirs = _define(engine, other)
     with pytest.raises(InvalidInput, match=f"has no <uuid>.*<uuid>{mine}</uuid>"):
-        engine.redefine(domain_xml(name), "apply")
+        engine.defs.redefine(domain_xml(name), "apply")
     with pytest.raises(Conflict, match=f"VM {name} exists with UUID {mine}"):
-        engine.redefine(domain_xml(name, str(uuidlib.uuid4())), "restore-v1")
-    with pytest.raises(Conflict, match=f"is VM {other}'s.*'virtdeck vm rename {other} {third}'"):
-        engine.redefine(domain_xml(third, theirs), "restore-v1")
+        engine.defs.redefine(domain_xml(name, str(uuidlib.uuid4())), "restore-v1")
+    with pytest.raises(Conflict) as renaming:
+        engine.defs.redefine(domain_xml(third, theirs), "restore-v1")
+    assert re.search(
+        f"is VM {other}'s.*'virtdeck vm rename {other} {third}'", cli_text(renaming.value)
+    )
+    assert renaming.value.hint == Hint("vm.rename", vm=other, args={"new_name": third})
     with pytest.raises(InvalidInput, match="is not a UUID"):
-        engine.redefine(domain_xml(third, "12345"), "create")
-    assert engine.lookup(name).UUIDString() == mine
-    assert engine.lookup(other).UUIDString() == theirs
+        engine.defs.redefine(domain_xml(third, "12345"), "create")
+    assert engine.defs.lookup(name).uuid == mine
+    assert engine.defs.lookup(other).uuid == theirs
     assert third not in [d.name() for d in engine.host.conn.listAllDomains(0)]
 
 
@@ -280,18 +291,27 @@ def test_migration_0003_indexes_history_by_name_and_matches_the_models(tmp_path:
     config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
     config.set_main_option("sqlalchemy.url", url)
     command.upgrade(config, "0002")
-    HistoryStore(db.open_database(url)).record("test:///x", "u-1", "a", "<domain/>", "create")
+    # Written as 0002 wrote it (today's model names the host by id, since 0004).
+    with db.open_database(url).begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO domain_versions (host_uri, domain_uuid, domain_name, version, "
+                "action, xml, xml_sha256, deleted, created_at) VALUES ('test:///x', 'u-1', 'a', "
+                "1, 'create', '<domain/>', '', 0, '2026-01-01 00:00:00')"
+            )
+        )
     database = db.open_migrated(tmp_path)
     with database.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), db.Base.metadata) == []
+        assert compare_metadata(MigrationContext.configure(conn), db.schema()) == []
         plan = conn.execute(
             text(
                 "EXPLAIN QUERY PLAN SELECT domain_uuid, max(id) FROM domain_versions "
-                "WHERE host_uri = 'h' AND domain_name = 'n' GROUP BY domain_uuid"
+                "WHERE host_id = 'h' AND domain_name = 'n' GROUP BY domain_uuid"
             )
         ).all()
     assert "COVERING INDEX ix_domain_versions_host_name_uuid" in str(plan)
-    assert HistoryStore(database).uuids_named("test:///x", "a") == ["u-1"]
+    # test:///x, the first local URI this database met, is host 'local'.
+    assert HistoryStore(database).uuids_named("local", "a") == ["u-1"]
 
 
 # -- Ctrl-C inside operation() ------------------------------------------------
@@ -318,12 +338,12 @@ def test_ctrl_c_in_an_operation_says_what_it_removed_and_kept(
     uuid = str(uuidlib.uuid4())
 
     def create() -> None:
-        with engine.operation("create", name, "copying") as run:
+        with engine.ops.operation("create", name, "copying") as run:
             copied.write_bytes(b"")
             run.made_file(copied)
             run.made_file(leftover)
             run.made_domain(uuid)
-            engine.redefine(domain_xml(name, uuid), "create")
+            engine.defs.redefine(domain_xml(name, uuid), "create")
             copied.unlink()
             raise KeyboardInterrupt
 
@@ -343,7 +363,7 @@ def test_ctrl_c_in_an_operation_says_what_it_removed_and_kept(
 
 def test_ctrl_c_before_anything_was_made_says_so(engine: Engine, names: list[str]) -> None:
     def snapshot() -> None:
-        with engine.operation("snapshot", names[0], "taking a snapshot"):
+        with engine.ops.operation("snapshot", names[0], "taking a snapshot"):
             raise KeyboardInterrupt
 
     assert _ctrl_c(snapshot).message == "stopped with Ctrl-C; nothing had been made yet"
@@ -351,14 +371,14 @@ def test_ctrl_c_before_anything_was_made_says_so(engine: Engine, names: list[str
     # Other failures still surface as themselves.
     with (
         pytest.raises(RuntimeError, match="lost power"),
-        engine.operation("snapshot", names[0], "taking a snapshot"),
+        engine.ops.operation("snapshot", names[0], "taking a snapshot"),
     ):
         raise RuntimeError("lost power")
     assert engine.list_operations(1)[0].state == "failed"
 
 
 def test_ctrl_c_during_vm_create_removes_the_definition(
-    engine: Engine, disk: Path, names: list[str]
+    engine: Engine, disk: Path, names: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = names[0]
 
@@ -366,7 +386,7 @@ def test_ctrl_c_during_vm_create_removes_the_definition(
         if op.step == "starting the VM":
             raise KeyboardInterrupt
 
-    engine.on_progress = ctrl_c
+    on_step(engine, monkeypatch, ctrl_c)
     request = VmCreate(name=name, import_disk=str(disk), networks=[], graphics="none", start=True)
     error = _ctrl_c(lambda: engine.create_vm(request))
     assert error.message == f"stopped with Ctrl-C; removed the definition of VM {name}"
@@ -384,9 +404,9 @@ def test_a_second_ctrl_c_during_the_clean_up_leaves_it_to_recovery(
         raise KeyboardInterrupt
 
     def create() -> None:
-        with engine.operation("create", names[0], "copying") as run:
+        with engine.ops.operation("create", names[0], "copying") as run:
             run.made_file(made)
-            monkeypatch.setattr(engine, "_remove_unowned", ctrl_c_again)
+            monkeypatch.setattr(engine.ops, "_remove_unowned", ctrl_c_again)
             raise KeyboardInterrupt
 
     message = _ctrl_c(create).message

@@ -33,9 +33,9 @@ import libvirt
 import pytest
 import typer.main
 from pydantic import ValidationError
+from tests.cli_runner import invoke_virtdeck, run_virtdeck
 from tests.unit.test_cli_testdriver import TEST_URI, virtdeck
 from tests.unit.test_snapshots_engine import domain_xml
-from typer.testing import CliRunner
 
 import virtdeck.errors as errors_module
 from virtdeck.cli.context import console, err_console
@@ -83,11 +83,10 @@ def cli(tmp_path: Path) -> Iterator[Any]:
     """Run the CLI in this process; a VM named MARKUP_NAME is defined for it."""
     anchor = libvirt.open(TEST_URI)
     dom = anchor.defineXML(domain_xml(MARKUP_NAME))
-    runner = CliRunner()
 
     def run(*args: str) -> Any:
-        return runner.invoke(
-            app, ["-c", TEST_URI, *args], env={"VIRTDECK_DATA_DIR": str(tmp_path / "data")}
+        return invoke_virtdeck(
+            "-c", TEST_URI, *args, env={"VIRTDECK_DATA_DIR": str(tmp_path / "data")}
         )
 
     yield run
@@ -455,14 +454,11 @@ def test_a_deep_or_long_document_is_refused() -> None:
 def test_an_endless_stdin_is_read_no_further_than_the_limit(tmp_path: Path) -> None:
     feed = subprocess.Popen(["yes", "# padding"], stdout=subprocess.PIPE)
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "virtdeck", "-c", TEST_URI, "apply", "-f", "-"],
+        result = run_virtdeck(
+            *("-c", TEST_URI, "apply", "-f", "-"),
             stdin=feed.stdout,
-            capture_output=True,
-            text=True,
             env={**os.environ, "VIRTDECK_DATA_DIR": str(tmp_path)},
             timeout=60,
-            check=False,
         )
     finally:
         feed.kill()

@@ -1,0 +1,393 @@
+"""Long work as operations: a recorded row with progress, a runner, and recovery.
+
+``submit()`` starts the work on a thread of its own and returns the
+operation's record at once; ``wait()`` and ``result()`` follow it, and
+``cancel()`` stops it at its next step. Create, clone and snapshot run this
+way, each inside ``operation()``. The row says what is
+happening now (``vm create`` shows it as a status line) and lists what the
+operation has made that no VM owns yet. A failure cleans up in the code
+that failed; a process that dies cannot, so the next operation on the same
+host, or the operation list, finds the orphaned row, removes what it lists
+and marks it interrupted, saying what it removed and what it kept. While an
+operation runs its row gets a heartbeat, so a process on another machine
+that shares the database never takes a live operation for dead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar, cast
+
+from pydantic import BaseModel
+
+from virtdeck.errors import Conflict, Hint, Interrupted, NotFound, VirtdeckError
+from virtdeck.host import disk_users, domains
+
+from ..context import HostContext
+from ..definitions import Definitions
+from ..operation_record import FAILED, INTERRUPTED, SUCCEEDED, OperationRecord, Resource
+from ..schemas import OperationInfo
+
+if TYPE_CHECKING:
+    from ..operations import OperationStore
+
+M = TypeVar("M", bound=BaseModel)
+# How often a running operation's row says it is alive, and after how long
+# without a word an operation of another machine counts as dead.
+HEARTBEAT_SECONDS = 5.0
+STALE_AFTER_SECONDS = 60.0
+CTRL_C = "stopped with Ctrl-C"
+
+
+def operation_info(record: OperationRecord) -> OperationInfo:
+    return OperationInfo(
+        id=record.id,
+        kind=record.kind,
+        target=record.target,
+        state=record.state,  # type: ignore[arg-type]
+        step=record.step,
+        progress=record.progress,
+        error=record.error,
+        error_code=record.error_code,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
+        pending=[f"{r.type} {r.name}" for r in record.resources],
+        result=json.loads(record.result) if record.result else None,
+    )
+
+
+def _interrupted(reason: str, removed: list[str], kept: list[str], released: bool) -> str:
+    """What a stopped operation tells its user: what it removed and what it kept."""
+    parts = [reason]
+    if removed:
+        parts.append("removed " + ", ".join(removed))
+    if kept:
+        parts.append("kept " + ", ".join(kept))
+    if not removed and not kept:
+        parts.append("its work was done and stays" if released else "nothing had been made yet")
+    return "; ".join(parts)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, VirtdeckError):
+        return exc.message
+    if isinstance(exc, KeyboardInterrupt):
+        return CTRL_C
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _code(exc: BaseException) -> str:
+    return exc.code if isinstance(exc, VirtdeckError) else "error"
+
+
+class OperationRun:
+    """The handle a running operation reports through; a cancel takes effect at a step."""
+
+    def __init__(self, store: OperationStore, op_id: int) -> None:
+        self.id = op_id
+        self._store = store
+        self._resources: list[Resource] = []
+        self.released = False
+        self.result: BaseModel | None = None
+        self.cancel_reason: str | None = None
+
+    def step(self, text: str, progress: int | None = None) -> None:
+        self.check_cancelled()
+        self._store.update(self.id, step=text, progress=progress)
+        self.check_cancelled()
+
+    def cancel(self, reason: str) -> None:
+        self.cancel_reason = reason
+
+    def check_cancelled(self) -> None:
+        """Stop here if a cancel came: the same way out as Ctrl-C on the main thread."""
+        if self.cancel_reason is not None:
+            raise KeyboardInterrupt(self.cancel_reason)
+
+    def made_file(self, path: Path) -> None:
+        """``path`` now exists because of this operation (recorded before it is filled)."""
+        self._add(Resource("file", str(path)))
+
+    def made_domain(self, uuid: str) -> None:
+        self._add(Resource("domain", uuid))
+
+    @property
+    def unowned(self) -> list[Resource]:
+        """What it has made that no VM owns yet."""
+        return list(self._resources)
+
+    def release(self) -> None:
+        """What was made now belongs to a finished VM; an interruption keeps it."""
+        self._resources.clear()
+        self._store.update(self.id, resources=[])
+        self.released = True
+
+    def _add(self, resource: Resource) -> None:
+        self._resources.append(resource)
+        self._store.update(self.id, resources=self._resources)
+
+
+@dataclass
+class _Running:
+    """An operation this process runs: its run once begun, and how it ended."""
+
+    run: OperationRun | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class OperationService:
+    def __init__(self, ctx: HostContext, defs: Definitions) -> None:
+        self.ctx = ctx
+        self.defs = defs
+        self.host = ctx.host
+        self._running: dict[int, _Running] = {}
+
+    @property
+    def store(self) -> OperationStore:
+        return self.ctx.operation_store
+
+    # -- running work ---------------------------------------------------------
+    def submit(
+        self,
+        kind: str,
+        target: str,
+        first_step: str,
+        work: Callable[[OperationRun], BaseModel],
+        hold: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> OperationInfo:
+        """Start ``work`` on a thread of its own; the operation's record at once.
+
+        ``hold`` gives the locks the work needs. They are taken on that
+        thread before the operation's row is made, so a busy VM is a
+        Conflict raised here, with no operation recorded.
+        """
+        began = threading.Event()
+        entry = _Running()
+
+        def body() -> None:
+            try:
+                with (
+                    hold() if hold is not None else contextlib.nullcontext(),
+                    self.operation(kind, target, first_step) as run,
+                ):
+                    entry.run = run
+                    began.set()
+                    run.result = work(run)
+            except BaseException as exc:
+                entry.error = exc
+            finally:
+                began.set()
+                entry.done.set()
+
+        # The thread runs in a context of its own: it holds only the locks it
+        # takes itself, and one this thread holds is another command's to it.
+        thread = threading.Thread(
+            target=contextvars.Context().run,
+            args=(body,),
+            name=f"operation {kind} {target}",
+            daemon=True,
+        )
+        thread.start()
+        began.wait()
+        if entry.run is None:
+            thread.join()
+            assert entry.error is not None
+            raise entry.error
+        self._running[entry.run.id] = entry
+        return self.get_operation(entry.run.id)
+
+    def wait(self, op_id: int, timeout: float | None = None) -> OperationInfo:
+        """The operation once it has ended, or as it is after ``timeout`` seconds."""
+        entry = self._running.get(op_id)
+        if entry is not None:
+            entry.done.wait(timeout)
+        return self.get_operation(op_id)
+
+    def result(self, op_id: int, kind: type[M]) -> M:
+        """What the operation made, once it ended; the error it ended with, raised."""
+        result = self._outcome(op_id)
+        if not isinstance(result, kind):  # pragma: no cover - a caller's mistake
+            raise TypeError(f"operation {op_id} made a {type(result).__name__}, not {kind}")
+        return result
+
+    def _outcome(self, op_id: int) -> BaseModel | None:
+        entry = self._running.get(op_id)
+        if entry is None:
+            raise NotFound(
+                f"operation {op_id} does not run in this process, so its result is not here",
+                hint=Hint("operation.list"),
+            )
+        entry.done.wait()
+        del self._running[op_id]
+        if entry.error is not None:
+            raise entry.error
+        return entry.run.result if entry.run is not None else None
+
+    def run(
+        self,
+        kind: str,
+        target: str,
+        first_step: str,
+        work: Callable[[OperationRun], M],
+        hold: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> M:
+        """Submit and wait: the result, or the error raised, as if it ran here."""
+        op = self.submit(kind, target, first_step, work, hold)
+        # work returns an M, so what it made is one.
+        return cast(M, self._outcome(op.id))
+
+    def cancel(self, op_id: int, reason: str = CTRL_C) -> None:
+        """Ask a running operation to stop at its next step (it removes what it made)."""
+        entry = self._running.get(op_id)
+        if entry is not None and entry.run is not None:
+            entry.run.cancel(reason)
+
+    @contextlib.contextmanager
+    def operation(self, kind: str, target: str, first_step: str) -> Iterator[OperationRun]:
+        self.recover_interrupted()
+        store = self.store
+        op_id = store.begin(self.ctx.host_id, kind, target, first_step)
+        run = OperationRun(store, op_id)
+        beating = threading.Event()
+        heart = threading.Thread(
+            target=self._heartbeat,
+            args=(run, beating),
+            name=f"heartbeat {op_id}",
+            daemon=True,
+        )
+        heart.start()
+        try:
+            yield run
+        except BaseException as exc:
+            # A failed operation leaves nothing half-made: what it made and no
+            # VM owns goes, by the same rules as after a crash. A file the
+            # failing step removed itself (a half-written copy) is gone already.
+            made = run.unowned
+            gone = [r for r in made if r.type == "file" and not Path(r.name).exists()]
+            try:
+                removed, kept = self._remove_unowned([r for r in made if r not in gone])
+            except KeyboardInterrupt:
+                if not isinstance(exc, KeyboardInterrupt):
+                    raise
+                # A second Ctrl-C: the row stays 'running', so once this process
+                # has ended the next command removes what is left, as after a crash.
+                left = ", ".join(f"{r.type} {r.name}" for r in made)
+                raise Interrupted(
+                    "stopped with Ctrl-C, and again while removing what it had made; "
+                    f"the next virtdeck command removes what is left of {left}"
+                ) from exc
+            except Exception as cleanup:
+                removed, kept = [], [f"what it made (clean-up failed: {cleanup})"]
+            removed += [r.name for r in gone]
+            if isinstance(exc, KeyboardInterrupt) or run.cancel_reason is not None:
+                reason = run.cancel_reason or CTRL_C
+                message = _interrupted(reason, removed, kept, run.released)
+                store.finish(op_id, INTERRUPTED, message, error_code=Interrupted.code)
+                raise Interrupted(message) from exc
+            why = _reason(exc)
+            store.finish(
+                op_id,
+                FAILED,
+                f"{why}; kept {', '.join(kept)}" if kept else why,
+                error_code=_code(exc),
+            )
+            raise
+        finally:
+            beating.set()
+        result = run.result.model_dump_json() if run.result is not None else None
+        store.finish(op_id, SUCCEEDED, step="done", result=result)
+
+    def _heartbeat(self, op_id: int, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.store.heartbeat(op_id)
+            except Exception:
+                continue
+
+    # -- the record ------------------------------------------------------------
+    def list_operations(self, limit: int = 20) -> list[OperationInfo]:
+        self.recover_interrupted()
+        return [operation_info(r) for r in self.store.recent(self.ctx.host_id, limit)]
+
+    def get_operation(self, op_id: int) -> OperationInfo:
+        record = self.store.get(op_id)
+        if record is None or record.host_id != self.ctx.host_id:
+            raise NotFound(f"no operation {op_id} on {self.host.uri}", hint=Hint("operation.list"))
+        return operation_info(record)
+
+    def recover_interrupted(self) -> list[OperationInfo]:
+        """Mark operations whose process died as interrupted; remove what they made."""
+        store = self.store
+        recovered = []
+        for record in store.orphaned(self.ctx.host_id, STALE_AFTER_SECONDS):
+            with contextlib.ExitStack() as held:
+                # Under the lock of the name it worked on, so that no live
+                # command is making the same VM while this removes the dead one's.
+                try:
+                    key = self.ctx.name_key(record.target)
+                except VirtdeckError:
+                    key = None
+                if key is not None and not self.ctx.locks.held_here(key):
+                    try:
+                        held.enter_context(
+                            self.ctx.lock_name(record.target, "clean up after a crash")
+                        )
+                    except Conflict:
+                        continue  # busy now; a later look cleans up
+                # Two commands may find the same orphan; one takes it over.
+                if not store.take_over(record.id):
+                    continue
+                removed, kept = self._remove_unowned(record.resources)
+                parts = ["its process ended before it finished"]
+                if removed:
+                    parts.append("removed " + ", ".join(removed))
+                if kept:
+                    parts.append("kept " + ", ".join(kept))
+                store.finish(record.id, INTERRUPTED, "; ".join(parts))
+            refreshed = store.get(record.id)
+            assert refreshed is not None
+            recovered.append(operation_info(refreshed))
+        return recovered
+
+    def _remove_unowned(self, resources: list[Resource]) -> tuple[list[str], list[str]]:
+        removed: list[str] = []
+        kept: list[str] = []
+        # Definitions first: a half-made VM goes (kept in the history, as any
+        # delete), unless it runs, and then its disks stay with it.
+        # Each step on its own: what cannot be removed is reported, and never
+        # stops the command that happened to find the orphan.
+        for res in resources:
+            if res.type != "domain":
+                continue
+            try:
+                dom = domains.by_uuid(self.host, res.name)
+                if dom is None:
+                    continue
+                name = dom.name
+                if dom.is_active():
+                    kept.append(f"VM {name} (it is running)")
+                    continue
+                self.defs.record_deletion(dom)
+                domains.undefine(self.host, name)
+                removed.append(f"the definition of VM {name}")
+            except VirtdeckError as exc:
+                kept.append(f"the VM with UUID {res.name} ({exc.message})")
+        files = [Path(res.name) for res in resources if res.type == "file"]
+        try:
+            # The same rule as 'vm delete': a file some VM uses (its disk, or a
+            # backing file of one) stays, and the record says which VM.
+            removal = disk_users.remove_unused(self.host, files)
+        except VirtdeckError as exc:
+            kept += [f"{path} (cannot tell whether a VM uses it: {exc.message})" for path in files]
+            return removed, kept
+        removed += removal.removed
+        kept += [f"{path} ({removal.reasons.get(path, 'kept')})" for path in removal.kept]
+        return removed, kept
