@@ -15,7 +15,7 @@ import pytest
 from virtdeck.engine import Engine
 from virtdeck.engine.operation_record import OperationRecord
 from virtdeck.engine.schemas import OperationInfo
-from virtdeck.engine.services.operations import operation_info
+from virtdeck.engine.services.operation_run import operation_info
 
 
 def on_step(

@@ -30,6 +30,17 @@ def opt(name: str) -> str:
     return f"\x00{name}\x00"
 
 
+def marked_parts(text: str) -> list[tuple[str, bool]]:
+    """``text`` cut into (words, False) and (field name, True) pieces, in order.
+
+    The form in which a message with fields is stored (a database takes no
+    NUL) and sent, so that a front end can spell its fields later.
+    """
+    pieces = _FIELD_MARK.split(text)
+    # split() alternates: text, field, text, field, ..., text.
+    return [(piece, index % 2 == 1) for index, piece in enumerate(pieces) if piece]
+
+
 # What a user can do next, named once for every front end. The CLI words a
 # hint as a command line ('virtdeck vm stop web1'), the API as a link or an
 # action name, the web console as a button; the engine only names it.

@@ -11,6 +11,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
+from tests.errors_cli import cli_text
 from tests.integration.conftest import APPLIANCE, IsolatedNet, appliance_request, made_file
 from tests.integration.guest import latest, wait_for, wait_ready
 from virtdeck.engine import Engine
@@ -151,6 +152,8 @@ def test_non_local_graphics_needs_password(
     engine: Engine, test_net: IsolatedNet, vm_name: str
 ) -> None:
     request = appliance_request(vm_name, test_net, graphics="vnc", graphics_listen="0.0.0.0")
-    with pytest.raises(InvalidInput, match="graphics-password"):
+    with pytest.raises(InvalidInput) as refused:
         engine.create_vm(request)
+    assert "--graphics-password" in cli_text(refused.value)
+    assert refused.value.field == "graphics_listen"
     assert vm_name not in {v.name for v in engine.list_vms()}

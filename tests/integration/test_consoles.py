@@ -153,8 +153,8 @@ def test_console_of_a_stopped_vm_is_one_sentence(
     result = virtdeck(settings, "vm", "console", vm_name)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        f"error: VM {vm_name} is not running; start it with 'virtdeck vm start {vm_name}' "
-        "to use its console"
+        f"error: VM {vm_name} is not running; start it to use its console "
+        f"('virtdeck vm start {vm_name}')"
     ]
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import typer
 
-from virtdeck.engine import Engine
+from virtdeck.engine import Engine, EngineApi
 from virtdeck.settings import Settings
 
 from .render import console, err_console, print_diff, print_error, print_fields
@@ -35,10 +35,11 @@ class AppState:
     # one JSON object on stderr. A flag, not a look at sys.argv, so that an
     # argument whose value is "--json" cannot switch it on.
     json_errors: bool = False
-    _engine: Engine | None = field(default=None, repr=False)
+    _engine: EngineApi | None = field(default=None, repr=False)
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> EngineApi:
+        """The engine, built on first use; the CLI sees only its interface."""
         if self._engine is None:
             settings = Settings.from_env(uri=self.uri, domain_type=self.domain_type)
             self._engine = Engine(settings)
@@ -49,6 +50,6 @@ class AppState:
             self._engine.close()
 
 
-def engine(ctx: typer.Context) -> Engine:
+def engine(ctx: typer.Context) -> EngineApi:
     state: AppState = ctx.ensure_object(AppState)
     return state.engine

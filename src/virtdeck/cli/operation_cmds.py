@@ -10,6 +10,7 @@ from rich.text import Text
 from virtdeck.engine.schemas import OperationInfo
 
 from .context import engine
+from .errors import option_of
 from .options import ID_MAX, JsonOpt
 from .render import Row, console, print_fields, print_json, print_table
 
@@ -65,9 +66,16 @@ def list_operations(
     print_table(rows, header=("ID", "KIND", "TARGET", "STATE", "STARTED", "TOOK"))
 
 
+def error_text(op: OperationInfo) -> str:
+    """The error as the CLI words it: the fields it names as this CLI's options."""
+    if not op.error_parts:
+        return op.error
+    return "".join(option_of(p.text) if p.field else p.text for p in op.error_parts)
+
+
 def _detail(op: OperationInfo) -> str:
     if op.error:
-        return op.error
+        return error_text(op)
     return f"{op.step} ({op.progress}%)" if op.state == "running" else ""
 
 
@@ -93,7 +101,7 @@ def show(
         ("Step", f"{op.step} ({op.progress}%)"),
         ("Started", _when(op)),
         ("Took", _took(op)),
-        ("Error", op.error or "-"),
+        ("Error", error_text(op) or "-"),
         ("Pending", ", ".join(op.pending) or "-"),
     ]
     print_fields(rows)

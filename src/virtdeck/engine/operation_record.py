@@ -50,6 +50,8 @@ class OperationRecord:
     result: str | None = None
     # The VirtdeckError code of a failure ("conflict", ...), "" otherwise.
     error_code: str = ""
+    # The error cut into words and the request fields it names (errors.marked_parts).
+    error_parts: list[tuple[str, bool]] = field(default_factory=list)
 
 
 def _boot_id() -> str:

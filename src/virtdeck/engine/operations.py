@@ -62,6 +62,9 @@ class OperationRow(Base):
     resources: Mapped[str] = mapped_column(Text)
     error: Mapped[str] = mapped_column(Text)
     error_code: Mapped[str] = mapped_column(String(64), server_default="")
+    # The error as JSON [[text, is_field], ...], so a front end can spell the
+    # fields it names (the CLI as --options); NULL when it names none.
+    error_parts: Mapped[str | None] = mapped_column(Text, nullable=True)
     # JSON of what a finished operation produced, for a caller that was not there.
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -97,6 +100,9 @@ def _record(row: OperationRow) -> OperationRecord:
         heartbeat_at=_utc(row.heartbeat_at),
         result=row.result,
         error_code=row.error_code,
+        error_parts=[(str(t), bool(f)) for t, f in json.loads(row.error_parts)]
+        if row.error_parts
+        else [],
     )
 
 
@@ -174,12 +180,14 @@ class OperationStore:
         step: str | None = None,
         result: str | None = None,
         error_code: str = "",
+        error_parts: list[tuple[str, bool]] | None = None,
     ) -> None:
         with Session(self._engine) as session, session.begin():
             row = _row(session, op_id)
             row.state = state
             row.error = error
             row.error_code = error_code
+            row.error_parts = json.dumps(error_parts) if error_parts else None
             row.result = result
             # Whatever it made is now owned by a VM, or was removed (by the
             # failed code itself, or by recovery, whose note lists it).

@@ -174,6 +174,13 @@ class VmHistory(Schema):
 OperationState = Literal["running", "succeeded", "failed", "interrupted"]
 
 
+class ErrorPart(Schema):
+    """A piece of an error message: words, or the name of a request field."""
+
+    text: str
+    field: bool = False
+
+
 class OperationInfo(Schema):
     """One long operation (create, clone, snapshot ...), running or ended."""
 
@@ -190,6 +197,9 @@ class OperationInfo(Schema):
     pending: list[str]
     # The stable code of the error it failed with ('' while running or after success).
     error_code: str = ""
+    # The error again, cut into words and the request fields it names, for a
+    # front end to spell them (the CLI as its options); [] when it names none.
+    error_parts: list[ErrorPart] = Field(default_factory=list)
     # What it made, once it succeeded: the VmDetail of a create or clone, the
     # SnapshotInfo of a snapshot, as JSON.
     result: dict[str, JsonValue] | None = None

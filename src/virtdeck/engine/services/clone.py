@@ -17,7 +17,8 @@ from ..definitions import Definitions
 from ..meta import META_BASE_IMAGE, META_CLONED_FROM, META_CREATED_BY, META_CREATED_DISKS
 from ..schemas import OperationInfo, VmDetail
 from .lifecycle import checked_new_name
-from .operations import OperationRun, OperationService
+from .operation_run import OperationRun
+from .operations import OperationService
 from .vms import VmService
 
 

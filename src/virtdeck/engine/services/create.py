@@ -20,7 +20,8 @@ from ..definitions import Definitions
 from ..meta import META_BASE_IMAGE, META_CREATED_BY, META_CREATED_DISKS, META_INSTALL_ISO
 from ..schemas import OperationInfo, VmCreate, VmDetail
 from .hostinfo import HostService
-from .operations import OperationRun, OperationService
+from .operation_run import OperationRun
+from .operations import OperationService
 from .vms import VmService
 
 

@@ -17,23 +17,31 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel
 
-from virtdeck.errors import Conflict, Hint, Interrupted, NotFound, VirtdeckError
+from virtdeck.errors import Conflict, Hint, Interrupted, NotFound, VirtdeckError, marked_parts
 from virtdeck.host import disk_users, domains
 
 from ..context import HostContext
 from ..definitions import Definitions
-from ..operation_record import FAILED, INTERRUPTED, SUCCEEDED, OperationRecord, Resource
+from ..operation_record import FAILED, INTERRUPTED, SUCCEEDED, Resource
 from ..schemas import OperationInfo
+from .operation_run import (
+    CTRL_C,
+    OperationRun,
+    code_of,
+    interrupted_message,
+    operation_info,
+    reason_of,
+)
 
 if TYPE_CHECKING:
     from ..operations import OperationStore
@@ -43,95 +51,9 @@ M = TypeVar("M", bound=BaseModel)
 # without a word an operation of another machine counts as dead.
 HEARTBEAT_SECONDS = 5.0
 STALE_AFTER_SECONDS = 60.0
-CTRL_C = "stopped with Ctrl-C"
-
-
-def operation_info(record: OperationRecord) -> OperationInfo:
-    return OperationInfo(
-        id=record.id,
-        kind=record.kind,
-        target=record.target,
-        state=record.state,  # type: ignore[arg-type]
-        step=record.step,
-        progress=record.progress,
-        error=record.error,
-        error_code=record.error_code,
-        started_at=record.started_at,
-        ended_at=record.ended_at,
-        pending=[f"{r.type} {r.name}" for r in record.resources],
-        result=json.loads(record.result) if record.result else None,
-    )
-
-
-def _interrupted(reason: str, removed: list[str], kept: list[str], released: bool) -> str:
-    """What a stopped operation tells its user: what it removed and what it kept."""
-    parts = [reason]
-    if removed:
-        parts.append("removed " + ", ".join(removed))
-    if kept:
-        parts.append("kept " + ", ".join(kept))
-    if not removed and not kept:
-        parts.append("its work was done and stays" if released else "nothing had been made yet")
-    return "; ".join(parts)
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, VirtdeckError):
-        return exc.message
-    if isinstance(exc, KeyboardInterrupt):
-        return CTRL_C
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _code(exc: BaseException) -> str:
-    return exc.code if isinstance(exc, VirtdeckError) else "error"
-
-
-class OperationRun:
-    """The handle a running operation reports through; a cancel takes effect at a step."""
-
-    def __init__(self, store: OperationStore, op_id: int) -> None:
-        self.id = op_id
-        self._store = store
-        self._resources: list[Resource] = []
-        self.released = False
-        self.result: BaseModel | None = None
-        self.cancel_reason: str | None = None
-
-    def step(self, text: str, progress: int | None = None) -> None:
-        self.check_cancelled()
-        self._store.update(self.id, step=text, progress=progress)
-        self.check_cancelled()
-
-    def cancel(self, reason: str) -> None:
-        self.cancel_reason = reason
-
-    def check_cancelled(self) -> None:
-        """Stop here if a cancel came: the same way out as Ctrl-C on the main thread."""
-        if self.cancel_reason is not None:
-            raise KeyboardInterrupt(self.cancel_reason)
-
-    def made_file(self, path: Path) -> None:
-        """``path`` now exists because of this operation (recorded before it is filled)."""
-        self._add(Resource("file", str(path)))
-
-    def made_domain(self, uuid: str) -> None:
-        self._add(Resource("domain", uuid))
-
-    @property
-    def unowned(self) -> list[Resource]:
-        """What it has made that no VM owns yet."""
-        return list(self._resources)
-
-    def release(self) -> None:
-        """What was made now belongs to a finished VM; an interruption keeps it."""
-        self._resources.clear()
-        self._store.update(self.id, resources=[])
-        self.released = True
-
-    def _add(self, resource: Resource) -> None:
-        self._resources.append(resource)
-        self._store.update(self.id, resources=self._resources)
+# How long a finished operation's outcome (the exception object, the result)
+# stays in memory for a result() call; after that only its row has it.
+UNCOLLECTED_SECONDS = 600.0
 
 
 @dataclass
@@ -141,6 +63,7 @@ class _Running:
     run: OperationRun | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    ended: float = 0.0  # time.monotonic() when it ended
 
 
 class OperationService:
@@ -169,6 +92,7 @@ class OperationService:
         thread before the operation's row is made, so a busy VM is a
         Conflict raised here, with no operation recorded.
         """
+        self._forget_uncollected()
         began = threading.Event()
         entry = _Running()
 
@@ -184,6 +108,7 @@ class OperationService:
             except BaseException as exc:
                 entry.error = exc
             finally:
+                entry.ended = time.monotonic()
                 began.set()
                 entry.done.set()
 
@@ -203,6 +128,13 @@ class OperationService:
             raise entry.error
         self._running[entry.run.id] = entry
         return self.get_operation(entry.run.id)
+
+    def _forget_uncollected(self) -> None:
+        """Drop what ended long ago and nobody asked for: its row keeps the outcome."""
+        now = time.monotonic()
+        for op_id, entry in list(self._running.items()):
+            if entry.done.is_set() and now - entry.ended > UNCOLLECTED_SECONDS:
+                self._running.pop(op_id, None)
 
     def wait(self, op_id: int, timeout: float | None = None) -> OperationInfo:
         """The operation once it has ended, or as it is after ``timeout`` seconds."""
@@ -231,19 +163,6 @@ class OperationService:
             raise entry.error
         return entry.run.result if entry.run is not None else None
 
-    def run(
-        self,
-        kind: str,
-        target: str,
-        first_step: str,
-        work: Callable[[OperationRun], M],
-        hold: Callable[[], AbstractContextManager[None]] | None = None,
-    ) -> M:
-        """Submit and wait: the result, or the error raised, as if it ran here."""
-        op = self.submit(kind, target, first_step, work, hold)
-        # work returns an M, so what it made is one.
-        return cast(M, self._outcome(op.id))
-
     def cancel(self, op_id: int, reason: str = CTRL_C) -> None:
         """Ask a running operation to stop at its next step (it removes what it made)."""
         entry = self._running.get(op_id)
@@ -258,8 +177,8 @@ class OperationService:
         run = OperationRun(store, op_id)
         beating = threading.Event()
         heart = threading.Thread(
-            target=self._heartbeat,
-            args=(run, beating),
+            # A closure, not target/args: mypy checks the call.
+            target=lambda: self._heartbeat(run, beating),
             name=f"heartbeat {op_id}",
             daemon=True,
         )
@@ -289,15 +208,19 @@ class OperationService:
             removed += [r.name for r in gone]
             if isinstance(exc, KeyboardInterrupt) or run.cancel_reason is not None:
                 reason = run.cancel_reason or CTRL_C
-                message = _interrupted(reason, removed, kept, run.released)
+                message = interrupted_message(reason, removed, kept, run.released)
                 store.finish(op_id, INTERRUPTED, message, error_code=Interrupted.code)
                 raise Interrupted(message) from exc
-            why = _reason(exc)
+            why = reason_of(exc)
+            tail = f"; kept {', '.join(kept)}" if kept else ""
+            parts = marked_parts(exc.template) if isinstance(exc, VirtdeckError) else []
             store.finish(
                 op_id,
                 FAILED,
-                f"{why}; kept {', '.join(kept)}" if kept else why,
-                error_code=_code(exc),
+                why + tail,
+                error_code=code_of(exc),
+                # Only an error that names a field needs its parts kept.
+                error_parts=[*parts, (tail, False)] if any(f for _t, f in parts) else None,
             )
             raise
         finally:
@@ -305,12 +228,20 @@ class OperationService:
         result = run.result.model_dump_json() if run.result is not None else None
         store.finish(op_id, SUCCEEDED, step="done", result=result)
 
-    def _heartbeat(self, op_id: int, stop: threading.Event) -> None:
+    def _heartbeat(self, run: OperationRun, stop: threading.Event) -> None:
+        """Say every few seconds that this operation lives, until it ends.
+
+        A row no longer running means another process took the operation
+        for dead and cleaned up after it: this one stops at its next step.
+        """
         while not stop.wait(HEARTBEAT_SECONDS):
             try:
-                self.store.heartbeat(op_id)
-            except Exception:
+                alive = self.store.heartbeat(run.id)
+            except Exception:  # a missed beat (a busy database) is retried at the next
                 continue
+            if not alive:
+                run.cancel("another process took it for dead and cleaned up after it")
+                return
 
     # -- the record ------------------------------------------------------------
     def list_operations(self, limit: int = 20) -> list[OperationInfo]:

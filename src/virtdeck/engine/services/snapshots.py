@@ -25,7 +25,8 @@ from ..context import HostContext
 from ..definitions import Definitions
 from ..meta import META_CREATED_DISKS
 from ..schemas import OperationInfo, SnapshotDeleteResult, SnapshotInfo, SnapshotRevertResult
-from .operations import OperationRun, OperationService
+from .operation_run import OperationRun
+from .operations import OperationService
 
 ListChange = Callable[[list[str]], list[str]]
 
