@@ -110,6 +110,8 @@ def test_live_only_disk_and_nic_reach_the_guest_and_never_the_definition(
     removed = _json_of(settings, "vm", "disk", "remove", vm_name, "vdb", "--live", "--json")
     assert (removed["device"], removed["action"]) == ("disk vdb", "removed")
     assert (removed["live"], removed["config"]) == (True, False)
+    # virtdeck made the file, and no definition names it: it goes with the disk.
+    assert removed["deleted_file"] == str(vdb) and not vdb.exists()
     wait_steps(engine, vm_name, has_vdb, only_vda)
     assert _in(_json_of(settings, "vm", "disk", "list", vm_name, "--json"), "target", "vdb") is None
 

@@ -157,7 +157,7 @@ def _disk_files(domain: ET.Element) -> list[str]:
     return [src.get("file", "") for src in domain.iterfind("devices/disk/source")]
 
 
-def _where_and_what(change: dict[str, Any]) -> tuple[object, ...]:
+def _setting_and_scope(change: dict[str, Any]) -> tuple[object, ...]:
     return change["setting"], change["value"], change["live"], change["config"]
 
 
@@ -183,7 +183,7 @@ def test_set_memory_config_changes_the_definition_only(
 ) -> None:
     change = _json(test_driver_cli("vm", "set-memory", running_vm, "64M", "--config", "--json"))
     assert change["name"] == running_vm
-    assert _where_and_what(change) == ("memory", 64 * 1024, False, True)
+    assert _setting_and_scope(change) == ("memory", 64 * 1024, False, True)
     assert driver.lookupByName(running_vm).info()[2] == 128 * 1024  # the guest keeps its 128 MiB
     assert _definition(driver, running_vm).findtext("currentMemory") == str(64 * 1024)
 
@@ -192,13 +192,13 @@ def test_maximums_of_a_stopped_vm_as_json_and_as_a_sentence(
     test_driver_cli: CliRun, stopped_vm: str, driver: libvirt.virConnect
 ) -> None:
     cpus = _json(test_driver_cli("vm", "set-max-cpus", stopped_vm, "4", "--json"))
-    assert _where_and_what(cpus) == ("max_vcpus", 4, False, True)
+    assert _setting_and_scope(cpus) == ("max_vcpus", 4, False, True)
     dom = driver.lookupByName(stopped_vm)
     maximum = libvirt.VIR_DOMAIN_AFFECT_CONFIG | libvirt.VIR_DOMAIN_VCPU_MAXIMUM
     assert dom.vcpusFlags(maximum) == 4
 
     memory = _json(test_driver_cli("vm", "set-max-memory", stopped_vm, "512M", "--json"))
-    assert _where_and_what(memory) == ("max_memory", 512 * 1024, False, True)
+    assert _setting_and_scope(memory) == ("max_memory", 512 * 1024, False, True)
     assert dom.maxMemory() == 512 * 1024
     said = _ok(test_driver_cli("vm", "set-max-memory", stopped_vm, "256M"))
     assert said == f"VM {stopped_vm}: maximum memory 256 MiB from its next start\n"
