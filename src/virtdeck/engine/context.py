@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from virtdeck.errors import Conflict
 from virtdeck.host import disk_modes, places
 from virtdeck.host.connection import Host
 from virtdeck.host.domains import checked_name
@@ -101,8 +102,19 @@ class HostContext:
 
     @contextlib.contextmanager
     def lock_vm(self, handle: DomainHandle, action: str) -> Iterator[None]:
-        """One change per VM at a time (by UUID); a second gets Conflict at once."""
+        """One change per VM at a time (by UUID); a second gets Conflict at once.
+
+        The VM was looked up by name before its lock was taken; once held,
+        the name must still be its own, so that a command that goes on by
+        name acts on the VM it locked.
+        """
         with self.locks.hold(self.vm_key(handle), f"VM {handle.name}", action):
+            now = handle.current_name()
+            if now != handle.name:
+                raise Conflict(
+                    f"VM {handle.name} was renamed to {now} meanwhile; "
+                    "run the command again with its new name"
+                )
             self._make_old_disks_private()
             yield
 

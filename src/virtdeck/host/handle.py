@@ -116,6 +116,15 @@ class DomainHandle:
         return self.host.call(action, lambda conn: fn(self.virdomain(conn)), retry)
 
     # -- reading --------------------------------------------------------------
+    def current_name(self) -> str:
+        """The name libvirt has for this UUID now (a rename elsewhere changes it).
+
+        Asked of libvirtd through a fresh lookup: a virDomain keeps the name it
+        was made with, so the cached one would not see a rename.
+        """
+        self._cached = None
+        return str(self.call(f"read VM {self.name}", lambda d: d.name()))
+
     def state(self) -> DomainStateName:
         return state_name(self.call(f"read the state of VM {self.name}", lambda d: d.state(0)[0]))
 

@@ -82,3 +82,25 @@ def test_the_lock_still_excludes_across_processes(tmp_path: Path) -> None:
     with vm_lock(tmp_path, URI, "busy", "third"):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_vm_renamed_between_its_lookup_and_its_lock_is_not_acted_on(engine: Engine) -> None:
+    """A VM is locked by UUID; if its name moved on meanwhile, the command stops there."""
+    name = f"lockrn-{os.getpid()}"
+    handle = engine.defs.redefine(
+        f"<domain type='test'><name>{name}</name><memory>65536</memory>"
+        "<os><type>hvm</type></os></domain>",
+        "create",
+    )
+    try:
+        engine.host.conn.lookupByName(name).rename(f"{name}-moved", 0)
+        with (
+            pytest.raises(Conflict, match=f"renamed to {name}-moved meanwhile"),
+            engine.ctx.lock_vm(handle, "delete"),
+        ):
+            pytest.fail("the lock was taken on a VM whose name had changed")
+        handle.name = f"{name}-moved"
+        with engine.ctx.lock_vm(handle, "delete"):
+            pass
+    finally:
+        handle.undefine()
