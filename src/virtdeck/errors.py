@@ -41,6 +41,19 @@ def marked_parts(text: str) -> list[tuple[str, bool]]:
     return [(piece, index % 2 == 1) for index, piece in enumerate(pieces) if piece]
 
 
+def field_named(what: str) -> str | None:
+    """The request field ``what`` is (``opt("iso")`` -> "iso"); None for plain words.
+
+    Host functions that check a value take ``what``, the words their
+    messages use for it; an error about a value that came in a field names
+    that field in ``field``, so the API can point at it.
+    """
+    parts = marked_parts(what)
+    if len(parts) == 1 and parts[0][1]:
+        return parts[0][0]
+    return None
+
+
 # What a user can do next, named once for every front end. The CLI words a
 # hint as a command line ('virtdeck vm stop web1'), the API as a link or an
 # action name, the web console as a button; the engine only names it.
@@ -173,6 +186,19 @@ class Interrupted(VirtdeckError):
     code = "interrupted"
     exit_code = 130
     http_status = 500
+
+    @classmethod
+    def twice(cls, left: list[str]) -> Interrupted:
+        """A second Ctrl-C during the clean-up: what is left is for the next command.
+
+        ``left`` lists what the operation had made, as ``OperationInfo.pending``
+        words it; the engine (stopped inside the clean-up) and the CLI (stopped
+        while waiting for it) say the same.
+        """
+        return cls(
+            "stopped with Ctrl-C, and again while removing what it had made; "
+            f"the next virtdeck command removes what is left of {', '.join(left) or 'nothing'}"
+        )
 
 
 ERRORS_BY_CODE: dict[str, type[VirtdeckError]] = {

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import typing
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from virtdeck.cli.errors import HINT_COMMANDS, cli_message
+from virtdeck.cli.errors import HINT_COMMANDS, cli_message, option_of
 from virtdeck.engine import Engine
 from virtdeck.engine.schemas import VmCreate
 from virtdeck.engine.validation import from_validation_error
 from virtdeck.errors import Conflict, Hint, HintAction, InvalidInput, error_from_code, opt
 from virtdeck.model import SizeError
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "virtdeck"
 
 
 def test_a_marked_field_is_the_cli_option_and_a_neutral_name_elsewhere() -> None:
@@ -68,3 +72,29 @@ def test_model_errors_become_invalid_input_at_the_engine_boundary(
     with pytest.raises(InvalidInput, match="unknown unit") as caught:
         engine.get_vm("anything")
     assert isinstance(caught.value.__cause__, SizeError)
+
+
+def _cli_options() -> set[str]:
+    import typer.main  # noqa: PLC0415
+
+    from virtdeck.cli.main import app  # noqa: PLC0415
+
+    found: set[str] = set()
+
+    def walk(command: object) -> None:
+        for param in getattr(command, "params", []):
+            found.update(o for o in getattr(param, "opts", []) if o.startswith("--"))
+        for sub in getattr(command, "commands", {}).values():
+            walk(sub)
+
+    walk(typer.main.get_command(app))
+    return found
+
+
+def test_every_field_a_message_names_is_a_cli_option() -> None:
+    """An opt("x") in the engine or host spells as an option the CLI really has."""
+    source = "\n".join(p.read_text() for p in SRC.rglob("*.py"))
+    named = set(re.findall(r"\bopt\([\"']([a-z_]+)[\"']\)", source))
+    assert named, "found no opt() at all: the pattern is wrong"
+    options = _cli_options()
+    assert {name: option_of(name) for name in named if option_of(name) not in options} == {}

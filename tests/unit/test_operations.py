@@ -185,9 +185,9 @@ def test_an_orphan_on_a_vm_another_command_holds_waits_for_it(engine: Engine, di
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path\n"
-            "from virtdeck.engine.locks import vm_lock\n"
-            f"with vm_lock(Path({str(engine.settings.data_dir / 'locks')!r}), "
-            f"{engine.host.uri!r}, 'busy', 'edit'):\n"
+            "from virtdeck.engine.locks import FileLocks, LockKey\n"
+            f"locks = FileLocks(Path({str(engine.settings.data_dir / 'locks')!r}))\n"
+            f"with locks.hold(LockKey({engine.host.uri!r}, 'name', 'busy'), 'VM busy', 'edit'):\n"
             "    print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

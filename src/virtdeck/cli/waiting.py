@@ -52,9 +52,5 @@ def wait_for(ctx: typer.Context, op: OperationInfo, kind: type[M]) -> M:
         try:
             _follow(eng, eng.get_operation(op.id))
         except KeyboardInterrupt:
-            left = ", ".join(eng.get_operation(op.id).pending) or "nothing"
-            raise Interrupted(
-                "stopped with Ctrl-C, and again while removing what it had made; "
-                f"the next virtdeck command removes what is left of {left}"
-            ) from None
+            raise Interrupted.twice(eng.get_operation(op.id).pending) from None
     return eng.operation_result(op.id, kind)

@@ -15,21 +15,13 @@ from virtdeck.model import format_size
 MIN_MEMORY_BYTES = 16 * 2**20
 
 
-def host_memory_bytes(host: Host) -> int:
-    return capacity.memory_bytes(host)
-
-
-def max_vcpus(host: Host, domain_type: str) -> int | None:
-    return capacity.max_vcpus(host, domain_type)
-
-
 def check_memory(host: Host, size_bytes: int, what: str, *, field: str | None = None) -> None:
     """InvalidInput when ``size_bytes`` is more memory than the host has.
 
     ``what`` names the size in the message: words, or a request field as
     ``opt()``; ``field`` is the request field it came in, for the error's.
     """
-    total = host_memory_bytes(host)
+    total = capacity.memory_bytes(host)
     if size_bytes > total:
         raise InvalidInput(
             f"{what} {format_size(size_bytes)} is more than this host has "
@@ -42,7 +34,7 @@ def check_vcpus(
     host: Host, count: int, domain_type: str, what: str, *, field: str | None = None
 ) -> None:
     """InvalidInput above the hypervisor's vCPU limit; ``what`` and ``field`` as in check_memory."""
-    limit = max_vcpus(host, domain_type)
+    limit = capacity.max_vcpus(host, domain_type)
     if limit is not None and count > limit:
         raise InvalidInput(
             f"{what} {count} is more than a '{domain_type}' VM can have on this host "

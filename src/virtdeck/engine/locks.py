@@ -48,9 +48,6 @@ __all__ = [
     "LockKey",
     "LockManager",
     "busy_message",
-    "held_here",
-    "lock_path",
-    "vm_lock",
 ]
 
 LockKind = Literal["vm", "name"]
@@ -203,22 +200,3 @@ def __getattr__(name: str) -> object:
 
         return LeaseLocks
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# -- the calls of before LockKey, over the file backend ---------------------
-
-
-def lock_path(lock_dir: Path, host_uri: str, name: str) -> Path:
-    """Where the lock of the name ``name`` on ``host_uri`` lives."""
-    return FileLocks(lock_dir).path(LockKey(host_uri, "name", name))
-
-
-def held_here(lock_dir: Path, host_uri: str, name: str) -> bool:
-    return FileLocks(lock_dir).held_here(LockKey(host_uri, "name", name))
-
-
-@contextmanager
-def vm_lock(lock_dir: Path, host_uri: str, name: str, action: str) -> Iterator[None]:
-    """Hold the name ``name`` on ``host_uri`` (a LockKey of kind 'name')."""
-    with FileLocks(lock_dir).hold(LockKey(host_uri, "name", name), f"VM {name}", action):
-        yield

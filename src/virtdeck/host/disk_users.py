@@ -18,12 +18,11 @@ from typing import Any
 
 import libvirt
 
-from virtdeck.errors import Conflict, VirtdeckError, opt
+from virtdeck.errors import Conflict, VirtdeckError, field_named, opt
 from virtdeck.model import Domain, quote
 
 from . import storage
 from .connection import Host
-from .fields import field_named
 from .image_headers import backing_chain
 
 

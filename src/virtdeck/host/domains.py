@@ -89,10 +89,6 @@ def by_uuid(host: Host, uuid: str) -> DomainHandle | None:
         raise translate(exc, f"look up the VM with UUID {uuid}") from exc
 
 
-def state_of(handle: DomainHandle) -> DomainStateName:
-    return handle.state()
-
-
 def describe(handle: DomainHandle, with_addresses: bool = True) -> DomainState:
     xml = handle.xml()
     model = Domain.from_xml(xml)
@@ -268,16 +264,3 @@ def stop(host: Host, name: str, timeout: float, force: bool) -> str:
 
 def undefine(host: Host, name: str) -> None:
     lookup(host, name).undefine()
-
-
-def wait_state(host: Host, name: str, wanted: set[str], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        current = lookup(host, name).state()
-        if current in wanted:
-            return current
-        if time.monotonic() > deadline:
-            raise Timeout(
-                f"VM {name} is {current}, not {'/'.join(sorted(wanted))}, after {timeout:g} s"
-            )
-        time.sleep(0.2)

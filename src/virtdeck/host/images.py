@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from virtdeck.errors import InvalidInput, NotFound
+from virtdeck.errors import InvalidInput, NotFound, field_named
 from virtdeck.model.text import quote
 from virtdeck.model.units import format_size
 
 from . import image_headers as hdr
-from .fields import field_named
 from .image_headers import backing_chain, has_protocol
 from .qemu_img import QEMU_IMG_MISSING, last_line, run_limited
 

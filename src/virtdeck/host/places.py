@@ -17,11 +17,10 @@ from typing import Any
 
 import libvirt
 
-from virtdeck.errors import InvalidInput, VirtdeckError
+from virtdeck.errors import InvalidInput, VirtdeckError, field_named
 from virtdeck.model import StoragePool, format_size, quote
 
 from .connection import Host
-from .fields import field_named
 
 
 def pool_dirs(host: Host) -> list[Path]:

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 from virtdeck.engine import Engine
-from virtdeck.engine.locks import lock_path, vm_lock
+from virtdeck.engine.locks import FileLocks, LockKey
 from virtdeck.errors import Conflict, InvalidInput, NotFound
 
 URI = "test:///default"
+
+
+def lock_path(lock_dir: Path, host_uri: str, name: str) -> Path:
+    """Where the lock of a VM name (a name being claimed) on ``host_uri`` lives."""
+    return FileLocks(lock_dir).path(LockKey(host_uri, "name", name))
+
+
+def vm_lock(lock_dir: Path, host_uri: str, name: str, action: str) -> AbstractContextManager[None]:
+    return FileLocks(lock_dir).hold(LockKey(host_uri, "name", name), f"VM {name}", action)
 
 
 @pytest.mark.parametrize(

@@ -198,11 +198,7 @@ class OperationService:
                     raise
                 # A second Ctrl-C: the row stays 'running', so once this process
                 # has ended the next command removes what is left, as after a crash.
-                left = ", ".join(f"{r.type} {r.name}" for r in made)
-                raise Interrupted(
-                    "stopped with Ctrl-C, and again while removing what it had made; "
-                    f"the next virtdeck command removes what is left of {left}"
-                ) from exc
+                raise Interrupted.twice([f"{r.type} {r.name}" for r in made]) from exc
             except Exception as cleanup:
                 removed, kept = [], [f"what it made (clean-up failed: {cleanup})"]
             removed += [r.name for r in gone]
