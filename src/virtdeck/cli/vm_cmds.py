@@ -20,6 +20,8 @@ from virtdeck.errors import InvalidInput
 from virtdeck.model import format_size, quote
 
 from .context import engine
+from .fast_list import HEADER as LIST_HEADER
+from .fast_list import vm_row
 from .options import TIMEOUT_MAX, JsonOpt, NameArg, size_option
 from .render import console, print_fields, print_json, print_table
 from .waiting import wait_for
@@ -45,22 +47,13 @@ def list_vms(
     ] = True,
 ) -> None:
     """List VMs: name, state, vCPUs, memory, IP addresses, autostart."""
+    # A local 'vm list' usually never gets here: cli/fast_list.py answers it
+    # first, with the same rows (vm_row) and the same JSON.
     vms = engine(ctx).list_vms()
     if as_json:
         print_json(vms)
         return
-    rows = [
-        (
-            vm.name,
-            vm.state,
-            f"{vm.vcpus}/{vm.max_vcpus}",
-            f"{_mem(vm.memory_kib)}/{_mem(vm.max_memory_kib)}",
-            ", ".join(vm.addresses) or "-",
-            "yes" if vm.autostart else "no",
-        )
-        for vm in vms
-    ]
-    print_table(rows, header=("NAME", "STATE", "VCPUS", "MEMORY", "ADDRESSES", "AUTOSTART"))
+    print_table([vm_row(vm) for vm in vms], header=LIST_HEADER)
 
 
 def _print_detail(vm: VmDetail) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import difflib
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 import libvirt
 
@@ -14,29 +12,12 @@ from virtdeck.model import Domain, InvalidName, check_lookup_name, quote
 
 from . import disk_users
 from .connection import Host, translate
-from .handle import ACTIVE_STATES, DomainHandle, DomainStateName, state_name
+from .handle import ACTIVE_STATES, DomainHandle, DomainStateName
+from .listing import DomainState, list_states
 
-# Kept here too: callers read a VM's state through this module.
-__all__ = ["ACTIVE_STATES", "DomainHandle", "DomainStateName"]
-
-
-@dataclass
-class DomainState:
-    name: str
-    uuid: str
-    state: DomainStateName
-    vcpus: int
-    max_vcpus: int
-    memory_kib: int
-    max_memory_kib: int
-    autostart: bool
-    persistent: bool
-    addresses: list[str] = field(default_factory=list)
-    xml: str = ""
-
-    @property
-    def active(self) -> bool:
-        return self.state in ACTIVE_STATES
+# Kept here too: callers read a VM's state through this module. The listing
+# lives in a module of its own, which the CLI's quick 'vm list' loads alone.
+__all__ = ["ACTIVE_STATES", "DomainHandle", "DomainState", "DomainStateName", "list_states"]
 
 
 def checked_name(name: str, field: str = "name") -> str:
@@ -114,105 +95,6 @@ def describe(handle: DomainHandle, with_addresses: bool = True) -> DomainState:
         addresses=handle.addresses() if active and with_addresses else [],
         xml=xml,
     )
-
-
-# One call returns the state, vCPU counts and balloon of every domain; NOWAIT
-# skips what a domain busy with a job (a migration) cannot answer at once.
-_LIST_STATS = (
-    libvirt.VIR_DOMAIN_STATS_STATE
-    | libvirt.VIR_DOMAIN_STATS_VCPU
-    | libvirt.VIR_DOMAIN_STATS_BALLOON
-)
-
-
-def _all_stats(conn: Any) -> list[tuple[Any, dict[str, Any]]]:
-    try:
-        records = conn.getAllDomainStats(
-            _LIST_STATS, libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT
-        )
-        return [(dom, dict(stats)) for dom, stats in records]
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() not in (
-            libvirt.VIR_ERR_NO_SUPPORT,
-            libvirt.VIR_ERR_INVALID_ARG,
-            libvirt.VIR_ERR_OPERATION_UNSUPPORTED,
-        ):
-            raise
-    return [(dom, {}) for dom in conn.listAllDomains(0)]
-
-
-def _summarise(
-    host: Host,
-    dom: Any,
-    stats: dict[str, Any],
-    persistent: bool,
-    autostart: bool,
-    with_addresses: bool,
-) -> DomainState:
-    """A domain's list row from its bulk stats, asking libvirt only for what they lack.
-
-    Drivers that report only the state (the test driver) cost an info() and
-    a vcpusFlags() per domain, still far cheaper than fetching and parsing
-    the XML of each.
-    """
-    wanted = ("state.state", "vcpu.current", "vcpu.maximum", "balloon.current", "balloon.maximum")
-    if not all(key in stats for key in wanted):
-        code, max_mem, mem, vcpus, _cpu_time = dom.info()
-        stats = {
-            "state.state": code,
-            "vcpu.current": vcpus,
-            "vcpu.maximum": dom.vcpusFlags(libvirt.VIR_DOMAIN_VCPU_MAXIMUM),
-            "balloon.current": mem,
-            "balloon.maximum": max_mem,
-            **stats,
-        }
-    state = state_name(int(stats["state.state"]))
-    active = state in ACTIVE_STATES
-    return DomainState(
-        name=dom.name(),
-        uuid=dom.UUIDString(),
-        state=state,
-        vcpus=int(stats["vcpu.current"]),
-        max_vcpus=int(stats["vcpu.maximum"]),
-        memory_kib=int(stats["balloon.current"]),
-        max_memory_kib=int(stats["balloon.maximum"]),
-        autostart=autostart,
-        persistent=persistent,
-        addresses=DomainHandle.of(host, dom).addresses() if active and with_addresses else [],
-    )
-
-
-def list_states(host: Host, with_addresses: bool = True) -> list[DomainState]:
-    """Every domain's summary, without reading any domain's XML.
-
-    A handful of calls for the whole host (bulk stats, the persistent and
-    autostart sets) rather than several per domain, which matters over a
-    remote connection where each call is a round trip. Addresses are looked
-    up only for running domains.
-    """
-
-    def uuids(conn: Any, flag: int) -> set[str]:
-        return {d.UUIDString() for d in conn.listAllDomains(flag)}
-
-    def read(conn: Any) -> list[DomainState]:
-        persistent = uuids(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT)
-        autostart = uuids(conn, libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
-        states = []
-        for dom, stats in _all_stats(conn):
-            uuid = dom.UUIDString()
-            try:
-                states.append(
-                    _summarise(
-                        host, dom, stats, uuid in persistent, uuid in autostart, with_addresses
-                    )
-                )
-            except libvirt.libvirtError as exc:
-                # A VM undefined while we listed it is simply gone.
-                if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
-                    raise
-        return sorted(states, key=lambda s: s.name)
-
-    return host.call("list VMs", read)
 
 
 def define(host: Host, xml: str, action: str, validate: bool = False) -> DomainHandle:
