@@ -20,6 +20,14 @@ APPLIANCE_POOL=virtdeck-appliance
 QEMU_CONF="${VIRTDECK_QEMU_CONF:-/etc/libvirt/qemu.conf}"
 DEV_KVM="${VIRTDECK_DEV_KVM:-/dev/kvm}"
 LIBVIRTD_PIDFILE="${VIRTDECK_LIBVIRTD_PIDFILE:-/run/libvirtd.pid}"
+# The tests' own PostgreSQL cluster (start_test_postgres): a unix socket, no TCP.
+PG_TEST_DIR="${VIRTDECK_TEST_PG_DIR:-/var/lib/virtdeck-test/pg}"
+PG_TEST_SOCKET_DIR="${VIRTDECK_TEST_PG_SOCKET_DIR:-/run/virtdeck-pg}"
+PG_TEST_DB=virtdeck_test
+API_LISTEN="${VIRTDECK_API_LISTEN:-127.0.0.1:8780}"
+API_URL="http://$API_LISTEN"
+API_LOG="${VIRTDECK_API_LOG:-/var/log/virtdeck-serve.log}"
+API_PIDFILE="${VIRTDECK_API_PIDFILE:-/run/virtdeck-serve.pid}"
 LOCKD_LINE='lock_manager = "lockd"'
 QEMU_CONF_CHANGED=0
 APPLIANCE_CHANGED=0
@@ -31,6 +39,8 @@ PACKAGES=(
     virtinst xorriso
     # what the appliance build runs on the host
     syslinux syslinux-common mtools dosfstools fdisk cpio kmod gzip
+    # the second database the store and service tests run against
+    postgresql
 )
 
 step() { printf '\n==> %s\n' "$*"; }
@@ -301,8 +311,45 @@ run_demo() {
         | grep 'virtdeck-appliance ready' \
         || die "the demo VM did not print its ready line; see 'virtdeck vm log $DEMO_VM'"
     "$vd" vm list
+    start_api_server
     echo
     echo "Done. Try: $vd vm show $DEMO_VM; $vd vm log $DEMO_VM; $vd vm stop $DEMO_VM"
+}
+
+api_answers() {
+    # No curl on a minimal Debian; the venv has httpx.
+    "$VENV/bin/python" - "$1" <<'PY' >/dev/null 2>&1
+import sys, httpx
+sys.exit(0 if httpx.get(sys.argv[1] + "/health", timeout=2).status_code == 200 else 1)
+PY
+}
+
+start_api_server() {
+    # The REST API on loopback, in the background; started once, found again
+    # by its /health on later runs.
+    step "virtdeck API server $API_URL"
+    local vd="$VENV/bin/virtdeck"
+    if api_answers "$API_URL"; then
+        echo "already running"
+    else
+        setsid "$vd" serve --listen "$API_LISTEN" >>"$API_LOG" 2>&1 </dev/null &
+        echo $! >"$API_PIDFILE"
+        local i
+        for i in $(seq 1 50); do
+            api_answers "$API_URL" && break
+            sleep 0.2
+        done
+        api_answers "$API_URL" || die "the API server did not start; see $API_LOG"
+        echo "started (pid $(cat "$API_PIDFILE"), log $API_LOG)"
+    fi
+    cat <<EOF
+API docs:  $API_URL/api/docs
+Log in:    make a user once, then a token for scripts, or log the CLI in:
+  $vd user add admin --role admin
+  $vd token create my-script --user admin
+  curl -H "Authorization: Bearer TOKEN" $API_URL/api/v1/vms
+  $vd login $API_URL --user admin     # then every command goes through the API
+EOF
 }
 
 run_tests() {
@@ -316,6 +363,64 @@ run_tests() {
     step "pytest (unit and integration)"
     # Here a missing prerequisite fails the run instead of skipping tests.
     VIRTDECK_REQUIRE_INTEGRATION=1 "$venv_bin/pytest" "$@"
+}
+
+pg_bin_dir() {
+    # Debian keeps each major version's server programs apart; take the newest.
+    local initdb
+    initdb="$(printf '%s\n' /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)"
+    [ -x "$initdb" ] || return 1
+    dirname "$initdb"
+}
+
+as_postgres() {
+    # initdb and postgres refuse root; from / so that no cwd is unreadable to them.
+    (cd / && runuser -u postgres -- "$@")
+}
+
+start_test_postgres() {
+    step "PostgreSQL for the tests ($PG_TEST_DIR, socket in $PG_TEST_SOCKET_DIR)"
+    local bin log="$PG_TEST_DIR/server.log" found
+    bin="$(pg_bin_dir)" || die "no PostgreSQL server programs under /usr/lib/postgresql; install the package postgresql"
+    getent passwd postgres >/dev/null || die "there is no user postgres; reinstall the package postgresql-common"
+    install -d -m 0755 "$(dirname "$PG_TEST_DIR")"
+    install -d -o postgres -g postgres -m 0700 "$PG_TEST_DIR"
+    install -d -o postgres -g postgres -m 0755 "$PG_TEST_SOCKET_DIR"
+    if [ ! -s "$PG_TEST_DIR/PG_VERSION" ]; then
+        # Trust on the socket only; TCP is refused here and not listened on anyway.
+        as_postgres "$bin/initdb" -D "$PG_TEST_DIR" --username=postgres --auth-local=trust \
+            --auth-host=reject --encoding=UTF8 --locale=C >"/tmp/virtdeck-initdb.log" 2>&1 \
+            || die "initdb of $PG_TEST_DIR failed (see /tmp/virtdeck-initdb.log); remove $PG_TEST_DIR and run this again"
+        echo "made a cluster in $PG_TEST_DIR"
+    fi
+    # Test data only: durability traded for speed.
+    as_postgres tee "$PG_TEST_DIR/virtdeck.conf" >/dev/null <<CONF
+listen_addresses = ''
+unix_socket_directories = '$PG_TEST_SOCKET_DIR'
+max_connections = 200
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+    grep -qx "include 'virtdeck.conf'" "$PG_TEST_DIR/postgresql.conf" \
+        || echo "include 'virtdeck.conf'" | as_postgres tee -a "$PG_TEST_DIR/postgresql.conf" >/dev/null
+    if as_postgres "$bin/pg_ctl" -D "$PG_TEST_DIR" status >/dev/null 2>&1; then
+        echo "PostgreSQL running"
+    else
+        as_postgres "$bin/pg_ctl" -D "$PG_TEST_DIR" -l "$log" -w -t 60 start >/dev/null \
+            || die "PostgreSQL did not start in $PG_TEST_DIR; see $log"
+        echo "PostgreSQL started"
+    fi
+    found="$(as_postgres "$bin/psql" -h "$PG_TEST_SOCKET_DIR" -d postgres -Atq \
+        -c "SELECT 1 FROM pg_database WHERE datname = '$PG_TEST_DB'")" \
+        || die "PostgreSQL does not answer on $PG_TEST_SOCKET_DIR; see $log"
+    if [ "$found" != 1 ]; then
+        as_postgres "$bin/createdb" -h "$PG_TEST_SOCKET_DIR" "$PG_TEST_DB" \
+            || die "cannot create the database $PG_TEST_DB; see $log"
+        echo "created the database $PG_TEST_DB"
+    fi
+    export VIRTDECK_TEST_DATABASE_URL="postgresql+psycopg://postgres@/$PG_TEST_DB?host=$PG_TEST_SOCKET_DIR"
+    echo "VIRTDECK_TEST_DATABASE_URL=$VIRTDECK_TEST_DATABASE_URL"
 }
 
 # `source setup.sh` defines the functions and runs nothing (the tests do).
@@ -340,5 +445,5 @@ build_appliance
 appliance_pool
 case "$MODE" in
     demo) run_demo ;;
-    test) run_tests "$@" ;;
+    test) start_test_postgres; run_tests "$@" ;;
 esac

@@ -90,12 +90,44 @@ def run_virtdeck(
     )
 
 
-def invoke_virtdeck(*args: str, env: Mapping[str, str] | None = None) -> Result:
+def invoke_virtdeck(
+    *args: str, env: Mapping[str, str] | None = None, input: str | None = None
+) -> Result:
     """``virtdeck ARGS`` in this process through Typer's runner.
 
     Faster than a process, and it shares this process's libvirt test driver
     state, so a VM a test defines is there for the command. ``env`` is added
-    to this process's environment for the run.
+    to this process's environment for the run; ``input`` is its standard input.
     """
     record_argv(args)
-    return CliRunner().invoke(app, list(args), env=dict(env or {}))
+    return CliRunner().invoke(app, list(args), env=dict(env or {}), input=input)
+
+
+class _Entry:
+    """The console script's ``run()`` as Click's test runner calls a command.
+
+    ``run()`` is where errors become one sentence on stderr and an exit
+    code; a Typer app invoked directly leaves them as exceptions.
+    """
+
+    name = "virtdeck"
+
+    def main(self, args: Sequence[str], prog_name: str, **_extra: object) -> None:
+        from virtdeck.cli.main import run  # noqa: PLC0415
+
+        saved = sys.argv
+        sys.argv = [prog_name, *args]
+        try:
+            run()
+        finally:
+            sys.argv = saved
+
+
+def invoke_cli(
+    *args: str, env: Mapping[str, str] | None = None, input: str | None = None
+) -> Result:
+    """``virtdeck ARGS`` in this process as the console script runs it: errors as users see."""
+    from click.testing import CliRunner as ClickRunner  # noqa: PLC0415
+
+    record_argv(args)
+    return ClickRunner().invoke(_Entry(), list(args), env=dict(env or {}), input=input)  # type: ignore[arg-type]

@@ -95,3 +95,7 @@ def require_or_skip(reason: str) -> None:
     if os.environ.get("VIRTDECK_REQUIRE_INTEGRATION") == "1":
         pytest.fail(f"integration prerequisite missing: {reason}")
     pytest.skip(reason)
+
+
+# The database_url fixture: SQLite and PostgreSQL (tests/db_urls.py).
+pytest_plugins = ["tests.db_urls"]

@@ -150,9 +150,11 @@ class InvalidInput(VirtdeckError):
 
 
 class Unsupported(VirtdeckError):
+    """Valid to ask, but not on this host or of this VM (no UEFI firmware, ...)."""
+
     code = "unsupported"
     exit_code = 5
-    http_status = 501
+    http_status = 422
 
 
 class HostUnavailable(VirtdeckError):
@@ -201,6 +203,38 @@ class Interrupted(VirtdeckError):
         )
 
 
+class Unauthenticated(VirtdeckError):
+    """No credentials, or ones that are wrong, expired or revoked (which, it never says)."""
+
+    code = "unauthenticated"
+    exit_code = 9
+    http_status = 401
+
+
+class Forbidden(VirtdeckError):
+    """The caller is known, but its role does not allow this."""
+
+    code = "forbidden"
+    exit_code = 10
+    http_status = 403
+
+
+class PreconditionFailed(VirtdeckError):
+    """The definition changed since the caller read it (a stale If-Match)."""
+
+    code = "precondition_failed"
+    exit_code = 11
+    http_status = 412
+
+
+class RateLimited(VirtdeckError):
+    """Too many attempts (failed logins) in a short time; wait and try again."""
+
+    code = "rate_limited"
+    exit_code = 12
+    http_status = 429
+
+
 ERRORS_BY_CODE: dict[str, type[VirtdeckError]] = {
     cls.code: cls
     for cls in (
@@ -213,6 +247,10 @@ ERRORS_BY_CODE: dict[str, type[VirtdeckError]] = {
         OperationFailed,
         Timeout,
         Interrupted,
+        Unauthenticated,
+        Forbidden,
+        PreconditionFailed,
+        RateLimited,
     )
 }
 

@@ -43,6 +43,12 @@ class Settings(BaseModel):
     kvm_probe_timeout: float = 12.0
     # The largest virtual size of a disk image virtdeck takes (create, clone, disk add).
     max_image_bytes: int = Field(default=4 << 40, gt=0)
+    # A database for servers sharing one (postgresql+psycopg://...); None is
+    # SQLite in data_dir. May hold a password: shown only through db.shown_url.
+    database_url: str | None = Field(default=None, repr=False)
+    # How long an API request waits on its engine call before it answers 504
+    # (seconds, VIRTDECK_API_DEADLINE); calls that wait on purpose add theirs.
+    api_deadline: float = Field(default=30.0, gt=0, le=3600)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -57,6 +63,8 @@ class Settings(BaseModel):
             ("serial_log_dir", "VIRTDECK_SERIAL_LOG_DIR"),
             ("domain_type", "VIRTDECK_DOMAIN_TYPE"),
             ("max_image_bytes", "VIRTDECK_MAX_IMAGE_BYTES"),
+            ("database_url", "VIRTDECK_DATABASE_URL"),
+            ("api_deadline", "VIRTDECK_API_DEADLINE"),
         ):
             if env.get(var):
                 values[field] = env[var]

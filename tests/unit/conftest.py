@@ -18,6 +18,7 @@ import pytest
 from tests.cli_runner import invoke_virtdeck
 from tests.conftest import under_ci
 from tests.golden_files import check_golden
+from tests.service.live_server import LiveServer, start_live_server
 from typer.testing import Result
 
 from virtdeck.engine import Engine
@@ -72,18 +73,49 @@ CliRun = Callable[..., Result]
 
 
 @pytest.fixture
-def test_driver_cli(tmp_path: Path) -> Iterator[CliRun]:
-    """``test_driver_cli(*args)``: ``virtdeck -c test:///default ARGS`` in this process.
+def test_driver_server(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> Iterator[LiveServer]:
+    """An API server on the test driver, for the CLI's remote mode.
+
+    One per test, not per session: the server's connection keeps the test
+    driver's state, and other tests count on getting it fresh once their
+    own connections close.
+    """
+    anchor = libvirt.open(TEST_URI)
+    base = tmp_path_factory.getbasetemp()
+    settings = Settings(uri=TEST_URI, data_dir=tmp_path / "remote-data", allowed_dirs=[base])
+    server = start_live_server(settings)
+    yield server
+    server.stop()
+    anchor.close()
+
+
+@pytest.fixture(params=["local", "remote"])
+def test_driver_cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CliRun]:
+    """``test_driver_cli(*args)``: ``virtdeck ARGS`` on the test driver, in this process.
+
+    Twice: ``local`` runs ``virtdeck -c test:///default ARGS`` on the engine
+    in-process; ``remote`` runs ``virtdeck --server URL --token T ARGS``
+    through a live API server on loopback (same driver state, since it runs
+    in this process too), so every test of this fixture proves the two modes
+    give the same output and exit codes.
 
     A connection held open keeps the test driver's state between commands
     (libvirt drops it with the last connection), so what one command or the
     test itself defines is there for the next, as on a real host.
     """
     anchor = libvirt.open(TEST_URI)
+    if request.param == "remote":
+        server: LiveServer = request.getfixturevalue("test_driver_server")
+        prefix = ("--server", server.url, "--token", server.admin_token)
+        env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    else:
+        prefix = ("-c", TEST_URI)
+        env = {"VIRTDECK_DATA_DIR": str(tmp_path / "data")}
 
     def run(*args: str) -> Result:
-        env = {"VIRTDECK_DATA_DIR": str(tmp_path / "data")}
-        return invoke_virtdeck("-c", TEST_URI, *args, env=env)
+        return invoke_virtdeck(*prefix, *args, env=env)
 
     yield run
     anchor.close()

@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from virtdeck.client import HttpEngine
 from virtdeck.engine import Engine, EngineApi
+from virtdeck.engine.api import ServerSide
 from virtdeck.engine.history import DomainVersion
 from virtdeck.engine.operations import OperationRow
 from virtdeck.host.handle import DomainHandle
@@ -58,7 +60,23 @@ def test_only_host_imports_libvirt() -> None:
     [
         ("model", ("virtdeck.host", "virtdeck.engine", "virtdeck.cli", "virtdeck.settings")),
         ("host", ("virtdeck.engine", "virtdeck.cli")),
-        ("engine", ("virtdeck.cli",)),
+        ("engine", ("virtdeck.cli", "virtdeck.api", "virtdeck.client")),
+        # The API translates HTTP to the engine: it reaches libvirt only through it.
+        ("api", ("virtdeck.host", "virtdeck.cli", "virtdeck.client")),
+        # The client is the interface over HTTP: the engine's schemas, never its works.
+        (
+            "client",
+            (
+                "virtdeck.host",
+                "virtdeck.cli",
+                "virtdeck.api",
+                "virtdeck.engine.engine",
+                "virtdeck.engine.services",
+                "virtdeck.engine.context",
+            ),
+        ),
+        # The CLI starts the server (api.serve) but never calls its routes.
+        ("cli", ("virtdeck.api.app", "virtdeck.api.routers")),
     ],
 )
 def test_arrows_point_down(layer: str, forbidden: tuple[str, ...]) -> None:
@@ -66,7 +84,7 @@ def test_arrows_point_down(layer: str, forbidden: tuple[str, ...]) -> None:
         f"{path.relative_to(SRC)} imports {name}"
         for path in _modules(layer)
         for name in _imports(path)
-        if name.startswith(forbidden)
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
     ]
     assert found == []
 
@@ -96,9 +114,31 @@ def test_engine_implements_the_interface_with_the_same_signatures() -> None:
         assert str(have) == str(wanted), f"Engine.{name}{have} differs from EngineApi{wanted}"
     # Nothing public on the facade that the interface lacks: a front end
     # that uses Engine directly must not reach past the interface.
+    # Beside it, only what the API server asks of the engine (ServerSide).
+    server_side = {
+        name
+        for name, value in vars(ServerSide).items()
+        if not name.startswith("_") and callable(value)
+    }
     extra = {
         name
         for name, value in vars(Engine).items()
+        if not name.startswith("_") and callable(value) and name not in _api_methods()
+    }
+    assert extra == server_side
+    for name in server_side:
+        wanted = inspect.signature(getattr(ServerSide, name))
+        assert str(inspect.signature(getattr(Engine, name))) == str(wanted), name
+
+
+def test_the_http_client_implements_the_interface_with_the_same_signatures() -> None:
+    for name in _api_methods():
+        wanted = inspect.signature(getattr(EngineApi, name))
+        have = inspect.signature(getattr(HttpEngine, name))
+        assert str(have) == str(wanted), f"HttpEngine.{name}{have} differs from EngineApi{wanted}"
+    extra = {
+        name
+        for name, value in vars(HttpEngine).items()
         if not name.startswith("_") and callable(value) and name not in _api_methods()
     }
     assert extra == set()

@@ -13,8 +13,10 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import Session
 
 from virtdeck.engine import db
+from virtdeck.engine.context import HostContext
 from virtdeck.engine.hosts import HostRecord, HostRow, HostStore, is_local_uri
 from virtdeck.errors import InvalidInput
+from virtdeck.settings import Settings
 
 
 def digest_id(uri: str, length: int = 8) -> str:
@@ -22,10 +24,9 @@ def digest_id(uri: str, length: int = 8) -> str:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[SqlEngine]:
-    url = db.database_url(tmp_path)
-    db.migrate(url)
-    engine = db.open_database(url)
+def database(database_url: str) -> Iterator[SqlEngine]:
+    """A migrated database: SQLite, then PostgreSQL (tests/db_urls.py)."""
+    engine = db.open_migrated(Path("/nonexistent"), database_url)
     yield engine
     engine.dispose()
 
@@ -98,3 +99,22 @@ def test_hosts_met_at_once_by_two_threads_are_one(database: SqlEngine) -> None:
 def test_a_host_needs_a_uri(database: SqlEngine) -> None:
     with pytest.raises(InvalidInput, match="needs a libvirt URI"):
         HostStore(database).ensure(" ")
+
+
+def test_the_engine_uses_the_configured_database(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VIRTDECK_DATABASE_URL, when set, is the database; the data dir's SQLite file is not made."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("VIRTDECK_DATABASE_URL", database_url)
+    settings = Settings.from_env(uri="test:///default", data_dir=data_dir)
+    assert settings.database_url == database_url
+    assert database_url not in repr(settings)  # it may hold a password
+    ctx = HostContext(settings)
+    try:
+        assert ctx.host_id == "local"
+        assert HostStore(ctx.database()).all() == [HostRecord("local", "test:///default", "local")]
+        assert str(ctx.database().url.database) in database_url
+    finally:
+        ctx.close()
+    assert not (data_dir / "virtdeck.db").exists()

@@ -17,11 +17,13 @@ import threading
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine as SqlEngine
+from tests.db_urls import empty_database
 
 from virtdeck.engine import db
 from virtdeck.engine.leases import LeaseRow
@@ -36,21 +38,40 @@ MakeLocks = Callable[[str], LockManager]
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[SqlEngine]:
-    url = db.database_url(tmp_path / "data")
-    db.migrate(url)
-    engine = db.open_database(url)
+def database(database_url: str) -> Iterator[SqlEngine]:
+    """A migrated database: SQLite, then PostgreSQL (tests/db_urls.py)."""
+    engine = db.open_migrated(Path("/nonexistent"), database_url)
     yield engine
     engine.dispose()
 
 
-@pytest.fixture(params=["file", "lease"])
-def make_locks(request: pytest.FixtureRequest, tmp_path: Path) -> MakeLocks:
+# The backends: flock files, and leases in SQLite and in PostgreSQL.
+BACKENDS = ["file", "lease-sqlite", pytest.param("lease-postgresql", marks=pytest.mark.postgres)]
+# (backend, database URL): the URL of a migrated database for leases, None for files.
+Backend = tuple[str, str | None]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    kind = str(request.param)
+    if kind == "file":
+        yield "file", None
+        return
+    with empty_database(kind.removeprefix("lease-"), tmp_path) as url:
+        db.migrate(url)
+        yield "lease", url
+
+
+@pytest.fixture
+def make_locks(backend: Backend, tmp_path: Path) -> Iterator[MakeLocks]:
     """``make_locks(owner)``: a lock manager of the backend under test."""
-    if request.param == "file":
-        return lambda _owner: FileLocks(tmp_path / "locks")
-    engine: SqlEngine = request.getfixturevalue("database")
-    return lambda owner: LeaseLocks(engine, owner)
+    _kind, url = backend
+    if url is None:
+        yield lambda _owner: FileLocks(tmp_path / "locks")
+        return
+    engine = db.open_database(url)
+    yield lambda owner: LeaseLocks(engine, owner)
+    engine.dispose()
 
 
 def in_thread(action: Callable[[], object]) -> object:
@@ -148,21 +169,19 @@ def test_asyncio_tasks_hold_for_themselves(make_locks: MakeLocks) -> None:
     assert isinstance(seen["hold"], Conflict)
 
 
-def holder_script(backend: str, tmp_path: Path, die_inside: bool = False) -> str:
+def holder_script(backend: Backend, tmp_path: Path, die_inside: bool = False) -> str:
     """A child that takes web1, says 'held', and waits for a line (or dies at once)."""
-    if backend == "file":
+    _kind, url = backend
+    if url is None:
         make = f"FileLocks(Path({str(tmp_path / 'locks')!r}))"
     else:
-        make = (
-            f"LeaseLocks(open_database(database_url(Path({str(tmp_path / 'data')!r}))), "
-            "'child', ttl=0.5)"
-        )
+        make = f"LeaseLocks(open_database({url!r}), 'child', ttl=0.5)"
     end = "os._exit(0)" if die_inside else "sys.stdin.readline()"
     return textwrap.dedent(
         f"""
         import os, sys
         from pathlib import Path
-        from virtdeck.engine.db import database_url, open_database
+        from virtdeck.engine.db import open_database
         from virtdeck.engine.locks import FileLocks, LeaseLocks, LockKey
         locks = {make}
         with locks.hold(LockKey({HOST!r}, "name", "web1"), "VM web1", "create"):
@@ -172,13 +191,10 @@ def holder_script(backend: str, tmp_path: Path, die_inside: bool = False) -> str
     )
 
 
-@pytest.mark.parametrize("backend", ["file", "lease"])
 def test_a_key_held_by_another_process_conflicts_until_it_lets_go(
-    backend: str, tmp_path: Path, database: SqlEngine
+    backend: Backend, make_locks: MakeLocks, tmp_path: Path
 ) -> None:
-    locks: LockManager = (
-        FileLocks(tmp_path / "locks") if backend == "file" else LeaseLocks(database, "parent")
-    )
+    locks = make_locks("parent")
     child = subprocess.Popen(
         [sys.executable, "-c", holder_script(backend, tmp_path)],
         stdin=subprocess.PIPE,
@@ -249,10 +265,10 @@ def test_two_owners_conflict_even_in_one_thread(database: SqlEngine) -> None:
 
 
 def test_the_lease_of_a_holder_that_died_is_taken_over_after_its_ttl(
-    tmp_path: Path, database: SqlEngine
+    tmp_path: Path, database: SqlEngine, database_url: str
 ) -> None:
     died = subprocess.run(
-        [sys.executable, "-c", holder_script("lease", tmp_path, die_inside=True)],
+        [sys.executable, "-c", holder_script(("lease", database_url), tmp_path, die_inside=True)],
         capture_output=True,
         text=True,
         check=True,
@@ -298,10 +314,11 @@ def test_release_by_another_owner_does_nothing(database: SqlEngine) -> None:
 
 
 def test_an_owner_releases_a_lease_left_by_an_earlier_life(
-    tmp_path: Path, database: SqlEngine
+    tmp_path: Path, database: SqlEngine, database_url: str
 ) -> None:
     subprocess.run(
-        [sys.executable, "-c", holder_script("lease", tmp_path, die_inside=True)], check=True
+        [sys.executable, "-c", holder_script(("lease", database_url), tmp_path, die_inside=True)],
+        check=True,
     )
     # The same owner again (a restarted server): its old lease can go at once.
     assert LeaseLocks(database, "child").release(WEB1) is True
@@ -315,3 +332,68 @@ def test_a_lease_needs_a_sensible_ttl_and_an_owner(database: SqlEngine) -> None:
         LeaseLocks(database, "a", ttl=0)
     with pytest.raises(ValueError, match="empty one"):
         LeaseLocks(database, "")
+
+
+def race_for(database: SqlEngine, key: LockKey, racers: int) -> list[str]:
+    """What each of ``racers`` owners, let go at once, met taking ``key``: sorted."""
+    barrier = threading.Barrier(racers)
+    outcomes: list[str] = []
+    guard = threading.Lock()
+    everyone_tried = threading.Event()
+
+    def note(outcome: str) -> None:
+        with guard:
+            outcomes.append(outcome)
+            if outcomes.count("conflict") == racers - 1:
+                everyone_tried.set()
+
+    def race(index: int) -> None:
+        locks = LeaseLocks(database, f"server-{index}")
+        barrier.wait()
+        try:
+            with locks.hold(key, "VM race", "create"):
+                note("won")
+                # Held until the others have tried (a second winner waits in vain).
+                everyone_tried.wait(5)
+        except Conflict as exc:
+            note("conflict" if "is busy (create by server-" in exc.message else repr(exc))
+        except Exception as exc:
+            note(repr(exc))
+
+    workers = [threading.Thread(target=race, args=(i,)) for i in range(racers)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    return sorted(outcomes)
+
+
+@pytest.mark.parametrize("before", ["no lease", "an expired lease"])
+def test_owners_racing_for_one_lease_get_one_winner_and_conflicts(
+    database: SqlEngine, before: str
+) -> None:
+    """Eight servers at once: one holds the key, seven get Conflict, never a database error.
+
+    With no row yet they race to insert it; with an expired one, to take it over.
+    """
+    for round_ in range(10):
+        key = LockKey(HOST, "name", f"race{round_}")
+        if before == "an expired lease":
+            gone = datetime.now(UTC) - timedelta(minutes=5)
+            with database.begin() as conn:
+                conn.execute(
+                    insert(LeaseRow).values(
+                        host=key.host,
+                        kind=key.kind,
+                        value=key.value,
+                        owner="dead",
+                        token="0" * 32,
+                        action="create",
+                        label="VM race",
+                        acquired_at=gone,
+                        expires_at=gone,
+                        heartbeat_at=gone,
+                    )
+                )
+        assert race_for(database, key, racers=8) == ["conflict"] * 7 + ["won"], f"round {round_}"
+        assert lease_of(database, key) is None

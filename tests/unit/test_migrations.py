@@ -17,7 +17,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Engine as SqlEngine
 
 from virtdeck.engine import db
@@ -25,6 +26,7 @@ from virtdeck.engine.history import HistoryStore
 from virtdeck.engine.hosts import HostRecord, HostStore
 from virtdeck.engine.operation_record import machine_id, process_identity
 from virtdeck.engine.operations import OperationStore
+from virtdeck.errors import HostUnavailable, InvalidInput
 
 SYSTEM, TEST, REMOTE = "qemu:///system", "test:///default", "qemu+ssh://root@hv2/system"
 UUID_A = "11111111-1111-1111-1111-111111111111"
@@ -34,7 +36,8 @@ UUID_B = "22222222-2222-2222-2222-222222222222"
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(Path(db.__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", url)
+    # The config interpolates: a % (a PostgreSQL socket path in the URL) is doubled.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
@@ -53,9 +56,9 @@ def dead_process() -> str:
 
 
 @pytest.fixture
-def old_database(tmp_path: Path) -> Iterator[tuple[str, SqlEngine]]:
-    """A database at 0003 with history on three hosts and operations on two."""
-    url = db.database_url(tmp_path)
+def old_database(database_url: str) -> Iterator[tuple[str, SqlEngine]]:
+    """A database at 0003 with history on three hosts and operations on two (SQLite, then PG)."""
+    url = database_url
     command.upgrade(alembic_config(url), "0003")
     engine = db.open_database(url)
     versions = [
@@ -71,7 +74,7 @@ def old_database(tmp_path: Path) -> Iterator[tuple[str, SqlEngine]]:
                 text(
                     "INSERT INTO domain_versions (host_uri, domain_uuid, domain_name, version, "
                     "action, xml, xml_sha256, deleted, created_at) VALUES (:uri, :uuid, :name, "
-                    ":version, 'create', :xml, :digest, 0, :when)"
+                    ":version, 'create', :xml, :digest, false, :when)"
                 ),
                 {
                     "uri": uri,
@@ -136,13 +139,14 @@ def test_0004_gives_old_rows_host_ids(old_database: tuple[str, SqlEngine]) -> No
 
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), db.schema()) == []
-        plan = conn.execute(
-            text(
-                "EXPLAIN QUERY PLAN SELECT domain_uuid, max(id) FROM domain_versions "
-                "WHERE host_id = 'h' AND domain_name = 'n' GROUP BY domain_uuid"
-            )
-        ).all()
-    assert "COVERING INDEX ix_domain_versions_host_name_uuid" in str(plan)
+        if engine.dialect.name == "sqlite":
+            plan = conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT domain_uuid, max(id) FROM domain_versions "
+                    "WHERE host_id = 'h' AND domain_name = 'n' GROUP BY domain_uuid"
+                )
+            ).all()
+            assert "COVERING INDEX ix_domain_versions_host_name_uuid" in str(plan)
     engine.dispose()
 
 
@@ -157,15 +161,121 @@ def test_0004_downgrades_back_to_uris(old_database: tuple[str, SqlEngine]) -> No
             text("SELECT host_uri, version FROM domain_versions ORDER BY id")
         ).all()
         operations = conn.execute(text("SELECT host_uri FROM operations ORDER BY id")).all()
-        tables = {row[0] for row in conn.execute(text("SELECT name FROM sqlite_master"))}
+        tables = set(inspect(conn).get_table_names())
     assert [tuple(v) for v in versions] == [(TEST, 1), (SYSTEM, 1), (SYSTEM, 2), (REMOTE, 1)]
     assert [o[0] for o in operations] == [SYSTEM, TEST, SYSTEM]
     assert "hosts" not in tables and "leases" not in tables
     engine.dispose()
 
 
-def test_a_new_database_migrates_to_the_models(tmp_path: Path) -> None:
-    engine = db.open_migrated(tmp_path)
+def test_a_new_database_migrates_to_the_models(database_url: str) -> None:
+    engine = db.open_migrated(Path("/nonexistent"), database_url)
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), db.schema()) == []
     engine.dispose()
+
+
+def test_servers_starting_at_once_migrate_in_turn(database_url: str) -> None:
+    """Four processes upgrading one new database at once: all succeed, one schema.
+
+    PostgreSQL takes turns by an advisory lock, SQLite by a lock file.
+    """
+    script = "import sys; from virtdeck.engine import db; db.migrate(sys.argv[1])"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, database_url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    errors = [child.communicate(timeout=120)[1] for child in children]
+    assert [child.returncode for child in children] == [0] * 4, errors
+    engine = db.open_database(database_url)
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), db.schema()) == []
+        [version] = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    engine.dispose()
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert version[0] == head
+
+
+def test_an_unreachable_database_is_one_sentence_without_its_password(tmp_path: Path) -> None:
+    url = f"postgresql://virtdeck:s3cret-pw@/virtdeck?host={tmp_path}/no-server-here"
+    with pytest.raises(HostUnavailable) as caught:
+        db.open_migrated(tmp_path, url)
+    message = caught.value.message
+    assert "s3cret-pw" not in message and "s3cret-pw" not in str(caught.value)
+    assert message.startswith(
+        "cannot reach the database at postgresql://virtdeck:***@/virtdeck?host="
+    )
+    assert message.endswith(
+        "; check that its server runs and accepts this user, or correct VIRTDECK_DATABASE_URL"
+    )
+    assert message.count(". ") == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("mysql://root:pw@db/virtdeck", "database URLs starting mysql:// are not supported"),
+        ("not a url", "cannot be read"),
+    ],
+)
+def test_a_database_url_virtdeck_cannot_use_is_refused(
+    tmp_path: Path, url: str, words: str
+) -> None:
+    with pytest.raises(InvalidInput, match=words) as caught:
+        db.open_migrated(tmp_path, url)
+    assert "pw" not in caught.value.message
+
+
+def test_0006_adds_the_account_tables_and_keeps_what_was_there(database_url: str) -> None:
+    """A database at 0005 with an operation in it: 0006 adds users, tokens, sessions,
+    failed logins and the audit log, which today's stores then use; down again drops them."""
+    from virtdeck.engine.audit import AuditStore  # noqa: PLC0415 - only this test's
+    from virtdeck.engine.tokens import TokenStore  # noqa: PLC0415
+    from virtdeck.engine.users import UserStore, hash_password  # noqa: PLC0415
+
+    config = alembic_config(database_url)
+    command.upgrade(config, "0005")
+    engine = db.open_database(database_url)
+    HostStore(engine).ensure(SYSTEM)
+    op_id = OperationStore(engine).begin("local", "create", "web1", "defining the VM")
+    with engine.connect() as conn:
+        before = set(inspect(conn).get_table_names())
+    assert "users" not in before and "audit_log" not in before
+    engine.dispose()
+
+    command.upgrade(config, "0006")
+    engine = db.open_database(database_url)
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+        assert compare_metadata(MigrationContext.configure(conn), db.schema()) == []
+    assert {"users", "tokens", "sessions", "login_failures", "audit_log"} <= tables
+    assert OperationStore(engine).get(op_id).target == "web1"
+    UserStore(engine).add("alice", "admin", hash_password("password-1"))
+    made = TokenStore(engine).create("ci", "alice", None)
+    owner = TokenStore(engine).owner(made.secret)
+    assert owner is not None and owner.user == "alice"
+    entry = AuditStore(engine).record(
+        user="alice",
+        via="token",
+        client="::1",
+        action="vm.start",
+        resource_kind="vm",
+        resource="web1",
+        outcome="ok",
+        operation_id=op_id,
+    )
+    assert AuditStore(engine).entries(vm="web1") == [entry]
+    engine.dispose()
+
+    command.downgrade(config, "0005")
+    engine = db.open_database(database_url)
+    with engine.connect() as conn:
+        after = set(inspect(conn).get_table_names())
+    engine.dispose()
+    assert after.isdisjoint({"users", "tokens", "sessions", "login_failures", "audit_log"})
+    assert "operations" in after

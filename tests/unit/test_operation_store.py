@@ -32,8 +32,9 @@ from virtdeck.engine.operations import OperationRow, OperationStore
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[SqlEngine]:
-    engine = db.open_migrated(tmp_path)
+def database(database_url: str) -> Iterator[SqlEngine]:
+    """A migrated database: SQLite, then PostgreSQL (tests/db_urls.py)."""
+    engine = db.open_migrated(Path("/nonexistent"), database_url)
     yield engine
     engine.dispose()
 
@@ -111,18 +112,19 @@ def test_finish_keeps_the_result_and_the_error_code(store: OperationStore) -> No
 
 
 def test_a_dead_process_here_is_orphaned_at_once(
-    store: OperationStore, database: SqlEngine, tmp_path: Path
+    store: OperationStore, database: SqlEngine, database_url: str
 ) -> None:
     script = (
         "from pathlib import Path\n"
         "from virtdeck.engine.db import open_migrated\n"
         "from virtdeck.engine.operations import OperationStore\n"
-        f"print(OperationStore(open_migrated(Path({str(tmp_path)!r}))).begin("
+        f"print(OperationStore(open_migrated(Path('/nonexistent'), {database_url!r})).begin("
         "'local', 'create', 'web1', 'defining the VM'))"
     )
     child = subprocess.run(
-        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True
     )
+    assert child.returncode == 0, child.stderr
     dead = int(child.stdout)
     alive = store.begin("local", "create", "web2", "defining the VM")
     # However long a heartbeat may be silent, /proc knows now.

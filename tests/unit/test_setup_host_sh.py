@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import grp
 import os
+import pwd
+import shutil
 import signal
 import stat
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+from tests.conftest import require_or_skip
 
 SETUP = Path(__file__).resolve().parents[2] / "setup.sh"
 DEFAULT = (
@@ -314,3 +321,65 @@ def test_a_pool_of_that_name_elsewhere_is_one_sentence(
     assert result.stderr.strip().startswith(
         f"setup: error: storage pool virtdeck-appliance is at /srv/other, not {tmp_path}/appliance/"
     )
+
+
+# -- the tests' PostgreSQL ---------------------------------------------------------
+
+
+@pytest.fixture
+def pg_place() -> Iterator[Path]:
+    """A directory the user postgres can reach (pytest's tmp_path is root's alone)."""
+    if os.geteuid() != 0:
+        require_or_skip("start_test_postgres runs initdb as the user postgres, from root")
+    if not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        require_or_skip("no PostgreSQL server programs (bash setup.sh test installs them)")
+    place = Path(tempfile.mkdtemp(prefix="virtdeck-pgtest-", dir="/tmp"))
+    place.chmod(0o755)
+    try:
+        yield place
+    finally:
+        # Stopped here, also when the test failed half-way.
+        if (place / "pg" / "postmaster.pid").exists():
+            versions = Path("/usr/lib/postgresql").glob("*/bin")
+            newest = max(versions, key=lambda d: float(d.parent.name))
+            stop = [str(newest / "pg_ctl"), "-D", str(place / "pg"), "-m", "immediate", "stop"]
+            subprocess.run(
+                ["runuser", "-u", "postgres", "--", *stop],
+                cwd="/",
+                capture_output=True,
+                check=False,
+                timeout=60,
+            )
+        shutil.rmtree(place)
+
+
+def test_the_tests_postgres_starts_once_on_a_socket_only(pg_place: Path) -> None:
+    env = {
+        "VIRTDECK_TEST_PG_DIR": str(pg_place / "pg"),
+        "VIRTDECK_TEST_PG_SOCKET_DIR": str(pg_place / "sock"),
+    }
+    script = 'start_test_postgres && echo "url=$VIRTDECK_TEST_DATABASE_URL"'
+    first = run(pg_place, script, **env)
+    assert first.returncode == 0, first.stderr
+    url = f"postgresql+psycopg://postgres@/virtdeck_test?host={pg_place}/sock"
+    assert "made a cluster in" in first.stdout and "PostgreSQL started" in first.stdout
+    assert "created the database virtdeck_test" in first.stdout
+    assert first.stdout.endswith(f"url={url}\n")
+    (pg_place / "pg" / "marker").write_text("kept")
+
+    again = run(pg_place, script, **env)
+    assert again.returncode == 0, again.stderr
+    assert "PostgreSQL running" in again.stdout
+    assert "made a cluster" not in again.stdout and "created the database" not in again.stdout
+    assert again.stdout.endswith(f"url={url}\n")
+    assert (pg_place / "pg" / "marker").read_text() == "kept"
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW listen_addresses")).scalar() == ""
+            assert conn.execute(text("SELECT current_database()")).scalar() == "virtdeck_test"
+    finally:
+        engine.dispose()
+    assert stat.S_IMODE((pg_place / "pg").stat().st_mode) == 0o700
+    assert (pg_place / "pg").stat().st_uid == pwd.getpwnam("postgres").pw_uid

@@ -14,6 +14,7 @@ import typer
 from virtdeck.engine import Engine, EngineApi
 from virtdeck.settings import Settings
 
+from .remote import choose_remote
 from .render import console, err_console, print_diff, print_error, print_fields
 
 __all__ = [
@@ -35,15 +36,33 @@ class AppState:
     # one JSON object on stderr. A flag, not a look at sys.argv, so that an
     # argument whose value is "--json" cannot switch it on.
     json_errors: bool = False
+    # A virtdeck server to go through instead (--server, VIRTDECK_SERVER or a
+    # stored login), and the token for it.
+    server: str | None = None
+    token: str | None = None
     _engine: EngineApi | None = field(default=None, repr=False)
 
     @property
     def engine(self) -> EngineApi:
-        """The engine, built on first use; the CLI sees only its interface."""
+        """The engine, built on first use; the CLI sees only its interface.
+
+        In-process by default; the same interface over HTTP when a server is
+        chosen (cli/remote.py says when).
+        """
         if self._engine is None:
-            settings = Settings.from_env(uri=self.uri, domain_type=self.domain_type)
-            self._engine = Engine(settings)
+            remote = choose_remote(self.server, self.token, self.uri)
+            if remote is not None:
+                from virtdeck.client import HttpEngine  # noqa: PLC0415 - httpx only when remote
+
+                self._engine = HttpEngine(remote.server, remote.token, remote.verify)
+            else:
+                settings = Settings.from_env(uri=self.uri, domain_type=self.domain_type)
+                self._engine = Engine(settings)
         return self._engine
+
+    @property
+    def is_remote(self) -> bool:
+        return choose_remote(self.server, self.token, self.uri) is not None
 
     def close(self) -> None:
         if self._engine is not None:

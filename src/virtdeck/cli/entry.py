@@ -13,7 +13,7 @@ from virtdeck.defaults import DEFAULT_URI, URI_ENV
 # The global options of cli.main that take a value; every other option
 # before the command is a flag.
 _URI_OPTIONS = ("-c", "--connect")
-_VALUE_OPTIONS = ("--domain-type",)
+_VALUE_OPTIONS = ("--domain-type", "--server", "--token")
 _FLAGS = ("--debug",)
 
 
@@ -26,10 +26,14 @@ def early_uri(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
     costs one unused connection, never a wrong one: ``Host`` only adopts a
     connection whose URI matches its own.
     """
+    if env.get("VIRTDECK_SERVER"):
+        return None  # through the API: no libvirt connection here
     uri: str | None = None
     rest = list(argv)
     while rest:
         arg = rest.pop(0)
+        if arg == "--server" or arg.startswith("--server="):
+            return None  # through the API: no libvirt connection here
         if arg in _URI_OPTIONS or arg in _VALUE_OPTIONS:
             if not rest:
                 return None
@@ -39,7 +43,7 @@ def early_uri(argv: Sequence[str], env: Mapping[str, str]) -> str | None:
             uri = arg.partition("=")[2]
         elif arg.startswith("-c") and not arg.startswith("--"):
             uri = arg[2:]
-        elif arg in _FLAGS or arg.startswith("--domain-type="):
+        elif arg in _FLAGS or arg.startswith(("--domain-type=", "--server=", "--token=")):
             continue
         elif arg.startswith("-"):
             return None
@@ -65,6 +69,11 @@ def main() -> None:
         from virtdeck.host import preconnect  # noqa: PLC0415 - stdlib only; cheap
 
         preconnect.start(uri)
+        # A local 'vm list' is answered without loading the rest of the CLI
+        # (the process ends there); any other command line returns at once.
+        from virtdeck.cli.fast_list import main as fast_list  # noqa: PLC0415
+
+        fast_list(sys.argv[1:], os.environ)
     try:
         from virtdeck.cli.main import run  # noqa: PLC0415 - a missing module is caught here
     except ImportError as exc:

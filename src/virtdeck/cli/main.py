@@ -28,9 +28,11 @@ from virtdeck.engine.validation import from_validation_error
 from virtdeck.errors import VirtdeckError
 
 from . import (
+    account_cmds,
     apply_cmds,
     host_cmds,
     operation_cmds,
+    server_cmds,
     vm_cmds,
     vm_console_cmds,
     vm_edit_cmds,
@@ -41,6 +43,7 @@ from . import (
 )
 from .context import AppState
 from .errors import cli_message
+from .remote import SERVER_ENV, TOKEN_ENV
 from .render import err_console, print_error
 
 app = typer.Typer(
@@ -70,6 +73,12 @@ for _area in _VM_AREAS:
 app.add_typer(vm_cmds.app, name="vm")
 # Top-level commands such as 'virtdeck apply -f vm.yaml'.
 app.registered_commands.extend(apply_cmds.app.registered_commands)
+# 'virtdeck serve', 'login', 'logout'.
+app.registered_commands.extend(server_cmds.app.registered_commands)
+# 'virtdeck user ...', 'token ...', 'audit list'.
+app.add_typer(account_cmds.user_app, name="user")
+app.add_typer(account_cmds.token_app, name="token")
+app.add_typer(account_cmds.audit_app, name="audit")
 
 _debug = False
 # The state of the command being run: run() reads its --json flag.
@@ -125,6 +134,25 @@ def main(
             help="Domain type for new VMs; auto uses the host probe.",
         ),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar=SERVER_ENV,
+            metavar="URL",
+            help="Go through this virtdeck server (default: the stored login, if any).",
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar=TOKEN_ENV,
+            metavar="TOKEN",
+            help="The API token for --server (default: the stored login's).",
+            show_envvar=True,
+        ),
+    ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks and libvirt calls.")
     ] = False,
@@ -139,7 +167,7 @@ def main(
     _debug = debug
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    ctx.obj = _state = AppState(uri=connect, domain_type=domain_type)
+    ctx.obj = _state = AppState(uri=connect, domain_type=domain_type, server=server, token=token)
     ctx.call_on_close(ctx.obj.close)
 
 

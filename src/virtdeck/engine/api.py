@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
+from .account_schemas import AuditEntry, TokenCreated, TokenInfo, UserInfo
+from .roles import Role
 from .schemas import (
     Acceleration,
     ApplyResult,
@@ -28,8 +31,10 @@ from .schemas import (
     EditSession,
     GraphicsInfo,
     HistoryEntry,
+    HostInfo,
     HostReport,
     LiveChange,
+    MetricsSnapshot,
     NicAdd,
     OperationInfo,
     RestoreResult,
@@ -89,11 +94,19 @@ class EngineApi(Protocol):
     # -- the host -------------------------------------------------------------
     def host_check(self, refresh: bool = False) -> HostReport: ...
     def acceleration(self, refresh: bool = False) -> Acceleration: ...
+    def host_info(self) -> HostInfo: ...
+    def metrics(self) -> MetricsSnapshot:
+        """The host, every VM and the operations by state, for ``/metrics``."""
+        ...
 
     # -- VMs ------------------------------------------------------------------
     def list_vms(self, with_addresses: bool = True) -> list[VmSummary]: ...
     def get_vm(self, name: str) -> VmDetail: ...
     def vm_xml(self, name: str, inactive: bool = False) -> str: ...
+    def vm_digest(self, name: str) -> str:
+        """The digest of the VM's next-boot definition (the API's ETag)."""
+        ...
+
     def create_vm(self, req: VmCreate) -> VmDetail: ...
     def submit_create(self, req: VmCreate) -> OperationInfo: ...
     def start_vm(self, name: str) -> VmSummary: ...
@@ -112,7 +125,14 @@ class EngineApi(Protocol):
     def follow_log(
         self, name: str, until: str | None = None, timeout: float | None = None
     ) -> Iterator[str]: ...
-    def events(self, name: str | None = None, timeout: float | None = None) -> EventStream: ...
+    def events(
+        self,
+        name: str | None = None,
+        timeout: float | None = None,
+        include_operations: bool = False,
+    ) -> EventStream:
+        """Lifecycle events (with who caused them), and operation updates if asked for."""
+        ...
 
     # -- live changes ---------------------------------------------------------
     def set_cpus(
@@ -163,6 +183,7 @@ class EngineApi(Protocol):
     def list_snapshots(self, name: str) -> list[SnapshotInfo]: ...
     def get_snapshot(self, name: str, snapshot: str) -> SnapshotInfo: ...
     def revert_snapshot(self, name: str, snapshot: str) -> SnapshotRevertResult: ...
+    def submit_revert(self, name: str, snapshot: str) -> OperationInfo: ...
     def delete_snapshot(
         self, name: str, snapshot: str, metadata_only: bool = False
     ) -> SnapshotDeleteResult: ...
@@ -189,3 +210,55 @@ class EngineApi(Protocol):
     def operation_result(self, op_id: int, kind: type[M]) -> M: ...
     def cancel_operation(self, op_id: int) -> None: ...
     def recover_interrupted(self) -> list[OperationInfo]: ...
+
+    # -- users, tokens, audit (engine/services/accounts.py) --------------------
+    def list_users(self) -> list[UserInfo]: ...
+    def add_user(self, name: str, role: Role, password: str) -> UserInfo: ...
+    def set_password(self, name: str, password: str) -> UserInfo: ...
+    def remove_user(self, name: str) -> None:
+        """The user, its tokens and its sessions go; never the last admin."""
+        ...
+
+    def create_token(self, name: str, user: str, expires_days: int | None = None) -> TokenCreated:
+        """A new token; its secret is in this answer only, never again."""
+        ...
+
+    def list_tokens(self, user: str | None = None) -> list[TokenInfo]: ...
+    def revoke_token(self, token_id: str) -> TokenInfo: ...
+    def list_audit(
+        self,
+        user: str | None = None,
+        vm: str | None = None,
+        limit: int = 50,
+        after: int | None = None,
+    ) -> list[AuditEntry]:
+        """Newest first; ``after`` an entry's id: the page of entries older than it."""
+        ...
+
+
+class ServerSide(Protocol):
+    """What only the API server asks of the in-process engine, beside ``EngineApi``.
+
+    A remote client has no use for these: the server does them for it
+    (If-Match is a header, accounts are the server's own).
+    """
+
+    def connected(self) -> bool | None:
+        """Whether libvirtd's connection is up; None before one was opened. Never waits."""
+        ...
+
+    def cached_vms(self) -> tuple[int, list[VmSummary]]:
+        """(version, the VM list) as last read; read again after an event or a change."""
+        ...
+
+    def cached_vms_version(self) -> int | None:
+        """The cached list's version while it is still good (memory only); None if stale."""
+        ...
+
+    def forget_cached_vms(self) -> None:
+        """The server changed something: the next cached list is read afresh."""
+        ...
+
+    def expecting(self, name: str, digest: str | None, action: str) -> AbstractContextManager[None]:
+        """The VM locked for ``action``, its definition still ``digest`` (the API's If-Match)."""
+        ...

@@ -20,6 +20,7 @@ from virtdeck.host.domains import checked_name
 from virtdeck.host.handle import DomainHandle
 from virtdeck.settings import Settings
 
+from .actors import ACTIONS
 from .locks import FileLocks, LockKey, LockManager
 from .meta import META_CREATED_DISKS
 
@@ -59,7 +60,7 @@ class HostContext:
             # 'vm list' should not pay for them.
             from .db import open_migrated  # noqa: PLC0415
 
-            self._database = open_migrated(self.settings.data_dir)
+            self._database = open_migrated(self.settings.data_dir, self.settings.database_url)
         return self._database
 
     @property
@@ -116,14 +117,16 @@ class HostContext:
                     "run the command again with its new name"
                 )
             self._make_old_disks_private()
-            yield
+            with ACTIONS.acting(self.host.uri, action, uuid=handle.uuid, name=handle.name):
+                yield
 
     @contextlib.contextmanager
     def lock_name(self, name: str, action: str) -> Iterator[None]:
         """A name being taken (create, a clone's or a rename's new name)."""
         with self.locks.hold(self.name_key(name), f"VM {name}", action):
             self._make_old_disks_private()
-            yield
+            with ACTIONS.acting(self.host.uri, action, name=name):
+                yield
 
     def _make_old_disks_private(self) -> None:
         """Once per data directory and host: the disks made before 0600 become 0600.

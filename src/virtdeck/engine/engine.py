@@ -9,14 +9,18 @@ its own: what a request means lives in the service (``services/``).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from datetime import timedelta
 
 from virtdeck.host.connection import Host
 from virtdeck.settings import Settings
 
+from .account_schemas import AuditEntry, TokenCreated, TokenInfo, UserInfo
 from .api import ConsoleStream, EngineApi, EventStream, M
 from .context import HostContext
 from .definitions import Definitions
 from .locks import LockManager
+from .roles import Role
 from .schemas import (
     Acceleration,
     ApplyResult,
@@ -27,8 +31,10 @@ from .schemas import (
     EditSession,
     GraphicsInfo,
     HistoryEntry,
+    HostInfo,
     HostReport,
     LiveChange,
+    MetricsSnapshot,
     NicAdd,
     OperationInfo,
     RestoreResult,
@@ -45,6 +51,7 @@ from .schemas import (
     VmSpec,
     VmSummary,
 )
+from .services.accounts import AccountService
 from .services.clone import CloneService
 from .services.consoles import ConsoleService
 from .services.create import CreateService
@@ -54,9 +61,11 @@ from .services.history import HistoryService
 from .services.hostinfo import HostService
 from .services.lifecycle import LifecycleService
 from .services.live import LiveService
+from .services.metrics import MetricsService
 from .services.operations import OperationService
 from .services.snapshots import SnapshotService
 from .services.specs import SpecService
+from .services.vm_cache import VmListCache
 from .services.vms import VmService
 from .validation import translate_public_methods
 
@@ -90,15 +99,28 @@ class Engine:
         self.consoles = ConsoleService(self.ctx, self.defs)
         self.history = HistoryService(self.ctx, self.defs)
         self.edits = EditService(self.ctx, self.defs)
+        self.metrics_service = MetricsService(self.ctx)
+        self.accounts = AccountService(self.ctx)
+        self.vm_cache = VmListCache(self.ctx, self.vms)
 
     def close(self) -> None:
+        self.vm_cache.close()
         self.ctx.close()
 
     def host_check(self, refresh: bool = False) -> HostReport:
         return self.hostinfo.host_check(refresh)
 
+    def host_info(self) -> HostInfo:
+        return self.hostinfo.host_info()
+
+    def connected(self) -> bool | None:
+        return self.hostinfo.connected()
+
     def acceleration(self, refresh: bool = False) -> Acceleration:
         return self.hostinfo.acceleration(refresh)
+
+    def metrics(self) -> MetricsSnapshot:
+        return self.metrics_service.snapshot()
 
     def list_vms(self, with_addresses: bool = True) -> list[VmSummary]:
         return self.vms.list_vms(with_addresses)
@@ -108,6 +130,27 @@ class Engine:
 
     def vm_xml(self, name: str, inactive: bool = False) -> str:
         return self.vms.vm_xml(name, inactive)
+
+    def vm_digest(self, name: str) -> str:
+        return self.edits.digest(name)
+
+    def cached_vms(self) -> tuple[int, list[VmSummary]]:
+        return self.vm_cache.listing()
+
+    def cached_vms_version(self) -> int | None:
+        return self.vm_cache.current_version()
+
+    def forget_cached_vms(self) -> None:
+        self.vm_cache.invalidate()
+
+    def expecting(self, name: str, digest: str | None, action: str) -> AbstractContextManager[None]:
+        """The VM locked for ``action``, its definition still ``digest`` (the API's If-Match)."""
+        return self.edits.expecting(name, digest, action)
+
+    @property
+    def host_id(self) -> str:
+        """This host's id among the engine's hosts (``local`` for the first)."""
+        return self.ctx.host_id
 
     def create_vm(self, req: VmCreate) -> VmDetail:
         return self.creator.create_vm(req)
@@ -153,8 +196,13 @@ class Engine:
     ) -> Iterator[str]:
         return self.vms.follow_log(name, until, timeout)
 
-    def events(self, name: str | None = None, timeout: float | None = None) -> EventStream:
-        return self.lifecycle.events(name, timeout)
+    def events(
+        self,
+        name: str | None = None,
+        timeout: float | None = None,
+        include_operations: bool = False,
+    ) -> EventStream:
+        return self.lifecycle.events(name, timeout, include_operations)
 
     def set_cpus(
         self, name: str, count: int, live: bool = False, config: bool = False
@@ -224,6 +272,9 @@ class Engine:
     def revert_snapshot(self, name: str, snapshot: str) -> SnapshotRevertResult:
         return self.snapshots.revert_snapshot(name, snapshot)
 
+    def submit_revert(self, name: str, snapshot: str) -> OperationInfo:
+        return self.snapshots.submit_revert(name, snapshot)
+
     def delete_snapshot(
         self, name: str, snapshot: str, metadata_only: bool = False
     ) -> SnapshotDeleteResult:
@@ -275,6 +326,37 @@ class Engine:
 
     def recover_interrupted(self) -> list[OperationInfo]:
         return self.ops.recover_interrupted()
+
+    def list_users(self) -> list[UserInfo]:
+        return self.accounts.list_users()
+
+    def add_user(self, name: str, role: Role, password: str) -> UserInfo:
+        return self.accounts.add_user(name, role, password)
+
+    def set_password(self, name: str, password: str) -> UserInfo:
+        return self.accounts.set_password(name, password)
+
+    def remove_user(self, name: str) -> None:
+        return self.accounts.remove_user(name)
+
+    def create_token(self, name: str, user: str, expires_days: int | None = None) -> TokenCreated:
+        expires = None if expires_days is None else timedelta(days=expires_days)
+        return self.accounts.create_token(name, user, expires)
+
+    def list_tokens(self, user: str | None = None) -> list[TokenInfo]:
+        return self.accounts.list_tokens(user)
+
+    def revoke_token(self, token_id: str) -> TokenInfo:
+        return self.accounts.revoke_token(token_id)
+
+    def list_audit(
+        self,
+        user: str | None = None,
+        vm: str | None = None,
+        limit: int = 50,
+        after: int | None = None,
+    ) -> list[AuditEntry]:
+        return self.accounts.list_audit(user, vm, limit, after)
 
 
 def as_api(engine: Engine) -> EngineApi:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .db import Base
+from .db import Base, as_utc
 from .digest import xml_digest
 from .hosts import HostRow
 from .versions import Version
@@ -58,11 +58,6 @@ class DomainVersion(Base):
     # True on the version recorded when the VM was deleted.
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-def _utc(when: datetime) -> datetime:
-    # SQLite hands back the stored UTC time without its zone.
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 class HistoryStore:
@@ -148,7 +143,7 @@ class HistoryStore:
                     action=r.action,
                     xml=r.xml,
                     deleted=r.deleted,
-                    created_at=_utc(r.created_at),
+                    created_at=as_utc(r.created_at),
                     uuid=r.domain_uuid,
                     name=r.domain_name,
                 )

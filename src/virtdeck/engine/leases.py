@@ -35,7 +35,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from virtdeck.errors import Conflict
 
-from .db import Base
+from .db import Base, as_utc
 from .locks import LockKey, busy_message, held_in_this_task, tracking
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class LeaseLocks:
             row = conn.execute(
                 select(LeaseRow.action, LeaseRow.owner, LeaseRow.expires_at).where(_is(key))
             ).first()
-        if row is None or _aware(row.expires_at) < _now():
+        if row is None or as_utc(row.expires_at) < _now():
             return None
         return f"{row.action} by {row.owner}"
 
@@ -181,11 +181,6 @@ class LeaseLocks:
             log.warning(
                 "could not release the lease on %s (%s); it expires in %ss", key, exc, self.ttl
             )
-
-
-def _aware(when: datetime) -> datetime:
-    # SQLite hands back the stored UTC time without its zone.
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 class _Heartbeat(threading.Thread):

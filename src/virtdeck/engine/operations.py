@@ -19,12 +19,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, select, update
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .db import Base
+from .db import Base, as_utc
 from .hosts import HostRow
 from .operation_record import (
     INTERRUPTED,
@@ -37,6 +37,7 @@ from .operation_record import (
     machine_id,
     process_identity,
 )
+from .pubsub import operation_updates
 
 
 class OperationRow(Base):
@@ -73,10 +74,7 @@ class OperationRow(Base):
 
 
 def _utc(when: datetime | None) -> datetime | None:
-    # SQLite hands back the stored UTC time without its zone.
-    if when is None:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return None if when is None else as_utc(when)
 
 
 def _record(row: OperationRow) -> OperationRecord:
@@ -104,6 +102,12 @@ def _record(row: OperationRow) -> OperationRecord:
         if row.error_parts
         else [],
     )
+
+
+def _publish(record: OperationRecord) -> None:
+    """Tell this process's subscribers (event streams) that the row changed."""
+    if operation_updates.has_subscribers:
+        operation_updates.publish(record)
 
 
 def _row(session: Session, op_id: int) -> OperationRow:
@@ -139,7 +143,11 @@ class OperationStore:
             )
             session.add(row)
             session.flush()
-            return row.id
+            op_id = row.id
+            record = _record(row) if operation_updates.has_subscribers else None
+        if record is not None:
+            _publish(record)
+        return op_id
 
     def update(
         self,
@@ -156,7 +164,10 @@ class OperationStore:
                 row.progress = max(0, min(100, progress))
             if resources is not None:
                 row.resources = json.dumps([r.__dict__ for r in resources])
-            return _record(row)
+            record = _record(row)
+        if step is not None or progress is not None:
+            _publish(record)
+        return record
 
     def heartbeat(self, op_id: int) -> bool:
         """Say the operation's process still works on it; False once it is not running.
@@ -197,6 +208,8 @@ class OperationStore:
             if state == SUCCEEDED:
                 row.progress = 100
             row.ended_at = datetime.now(UTC)
+            record = _record(row)
+        _publish(record)
 
     def take_over(self, op_id: int) -> bool:
         """Claim an orphaned operation for recovery; False when another command did."""
@@ -206,7 +219,12 @@ class OperationStore:
                 .where(OperationRow.id == op_id, OperationRow.state == RUNNING)
                 .values(state=INTERRUPTED, error="its process ended; cleaning up after it")
             )
-            return bool(cast(CursorResult[Any], taken).rowcount)
+            took = bool(cast(CursorResult[Any], taken).rowcount)
+        if took and operation_updates.has_subscribers:
+            record = self.get(op_id)
+            if record is not None:
+                _publish(record)
+        return took
 
     def get(self, op_id: int) -> OperationRecord | None:
         with Session(self._engine) as session:
@@ -223,6 +241,16 @@ class OperationStore:
                 .limit(limit)
             ).all()
             return [_record(r) for r in rows]
+
+    def count_by_state(self, host_id: str) -> dict[str, int]:
+        """How many operations of one host are in each state (running, succeeded ...)."""
+        with Session(self._engine) as session:
+            rows = session.execute(
+                select(OperationRow.state, func.count())
+                .where(OperationRow.host_id == host_id)
+                .group_by(OperationRow.state)
+            ).all()
+        return {str(state): int(count) for state, count in rows}
 
     def orphaned(self, host_id: str, stale_after: float) -> list[OperationRecord]:
         """Operations still marked running whose process is gone (see is_orphaned)."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, PlainSerializer
 
 from virtdeck.model import SIZE_MAX, SizeError, parse_size
+from virtdeck.model.spec import exact_size
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -44,6 +45,15 @@ class HostReport(Schema):
     @property
     def failed(self) -> bool:
         return any(f.status == "fail" for f in self.findings)
+
+
+class HostInfo(Schema):
+    """One host the engine runs VMs on."""
+
+    id: str  # the engine's id for it: 'local' for the first local one
+    uri: str
+    libvirt_version: str
+    hypervisor_version: str
 
 
 class VmSummary(Schema):
@@ -297,6 +307,13 @@ class VmEvent(Schema):
     vm: str
     event: str  # defined, undefined, started, paused, resumed, stopped, shutdown, rebooted...
     detail: str
+    uuid: str | None = None
+    # Who caused it, where virtdeck knows (its own change, made for that user);
+    # None for a change made elsewhere (virsh) or by the guest.
+    actor: str | None = None
+    operation_id: int | None = None
+    # For event "operation": the operation's record as it is now.
+    operation: OperationInfo | None = None
 
 
 # -- live changes, hot-plug, apply/spec --------------------------------------
@@ -385,7 +402,13 @@ def _spec_size(value: object) -> int:
 
 
 # A size in a spec: 512M, 2G, 1.5GiB or a bare number of MiB; held in bytes.
-SpecSize = Annotated[int, BeforeValidator(_spec_size)]
+# In JSON (the API) it goes out as that exact string again ("512M"), since a
+# bare number would read back as MiB.
+SpecSize = Annotated[
+    int,
+    BeforeValidator(_spec_size),
+    PlainSerializer(exact_size, return_type=str, when_used="json"),
+]
 
 
 class VmSpec(Schema):
@@ -414,3 +437,57 @@ class VmSpec(Schema):
     import_disk: str | None = None
     autostart: bool | None = None
     running: bool | None = None
+
+
+# -- metrics -------------------------------------------------------------------
+
+
+class DiskMetrics(Schema):
+    name: str  # the target, vda
+    read_bytes: int | None = None
+    write_bytes: int | None = None
+    read_requests: int | None = None
+    write_requests: int | None = None
+
+
+class NicMetrics(Schema):
+    name: str  # the host side, vnet0
+    rx_bytes: int | None = None
+    tx_bytes: int | None = None
+    rx_packets: int | None = None
+    tx_packets: int | None = None
+
+
+class VmMetrics(Schema):
+    """One VM's counters; None where the host does not report them (a VM shut off)."""
+
+    name: str
+    uuid: str
+    state: str
+    cpu_time_ns: int | None = None
+    vcpus: int | None = None
+    max_vcpus: int | None = None
+    balloon_kib: int | None = None
+    max_balloon_kib: int | None = None
+    rss_kib: int | None = None
+    disks: list[DiskMetrics] = Field(default_factory=list)
+    nics: list[NicMetrics] = Field(default_factory=list)
+
+
+class HostMetrics(Schema):
+    host: str  # the host's id (local)
+    uri: str
+    cpus: int
+    memory_total_kib: int
+    memory_free_kib: int | None = None
+    # Nanoseconds all CPUs spent per mode (kernel, user, idle, iowait) since boot.
+    cpu_time_ns: dict[str, int] = Field(default_factory=dict)
+
+
+class MetricsSnapshot(Schema):
+    """The host, every VM and the operations by state, read at one moment."""
+
+    taken_at: datetime
+    host: HostMetrics
+    vms: list[VmMetrics]
+    operations: dict[str, int]  # state -> how many rows of this host are in it

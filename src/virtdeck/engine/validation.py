@@ -66,3 +66,14 @@ def translate_public_methods(names: frozenset[str]) -> Callable[[C], C]:
         return cls
 
     return decorate
+
+
+def check_vm_name(name: str) -> str:
+    """``name`` if it can name a VM at all; the engine's own InvalidInput otherwise.
+
+    For front ends that meet a name before any engine call does (the API,
+    when a path segment held an encoded '/').
+    """
+    from virtdeck.host.domains import checked_name  # noqa: PLC0415 - host loads libvirt
+
+    return checked_name(name)

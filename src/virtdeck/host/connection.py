@@ -8,9 +8,11 @@ with a sentence a user can act on.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -137,6 +139,14 @@ def _connect_hint(uri: str, detail: str) -> str:
     return f"cannot connect to libvirt at {uri}: {detail}"
 
 
+@dataclass
+class _Opening:
+    """A connection being opened in a thread of its own (``Host.open_wait``)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None
+
+
 class Host:
     """One hypervisor reached through one libvirt URI."""
 
@@ -146,6 +156,9 @@ class Host:
         self._adopts_early = opener is None
         self._conn: Any = None
         self._lock = threading.RLock()
+        # How long a caller waits for a new connection; None: as long as it takes.
+        self.open_wait: float | None = None
+        self._opening: _Opening | None = None
 
     @property
     def is_local(self) -> bool:
@@ -173,7 +186,16 @@ class Host:
 
     @property
     def conn(self) -> Any:
-        """The live ``virConnect``, opened again if libvirtd restarted."""
+        """The live ``virConnect``, opened again if libvirtd restarted.
+
+        With ``open_wait`` set, a new connection is opened in a thread of its
+        own and a caller waits for it at most that long: a libvirtd that is
+        starting (it accepts a connection but answers it only once its
+        drivers are up) or stopped holds its callers for seconds or for ever
+        otherwise, one after the other behind this lock. The caller then gets
+        HostUnavailable; the open goes on, and once it succeeds the next
+        caller finds its connection.
+        """
         with self._lock:
             if self._conn is not None:
                 try:
@@ -183,9 +205,63 @@ class Host:
                 if not alive:
                     log.info("libvirt connection to %s was lost; reconnecting", self.uri)
                     self._drop()
-            if self._conn is None:
+            if self._conn is not None:
+                return self._conn
+            if self.open_wait is None:
                 self._conn = self._open()
+                return self._conn
+            opening = self._opening
+            if opening is None:
+                opening = self._opening = _Opening()
+                threading.Thread(
+                    target=self._open_for, args=(opening,), name="libvirt-open", daemon=True
+                ).start()
+        if not opening.done.wait(self.open_wait):
+            raise HostUnavailable(
+                f"libvirtd at {self.uri} did not answer a new connection within "
+                f"{self.open_wait:g} s (it may be starting, overloaded or stopped); "
+                "try again in a moment"
+            )
+        with self._lock:
+            if opening.error is not None:
+                # A copy: several callers may raise what one open found.
+                raise copy.copy(opening.error) from opening.error
+            if self._conn is None:
+                raise HostUnavailable(
+                    f"the new connection to libvirtd at {self.uri} was lost at once; "
+                    "check that libvirtd is running"
+                )
             return self._conn
+
+    def _open_for(self, opening: _Opening) -> None:
+        """``conn``'s background open: the connection becomes the host's, or is closed."""
+        conn: Any = None
+        try:
+            conn = self._open()
+        except Exception as exc:  # handed to the callers waiting on it
+            opening.error = exc
+        with self._lock:
+            current = self._opening is opening
+            if current:
+                self._opening = None
+                if conn is not None and self._conn is None:
+                    self._conn, conn = conn, None
+        opening.done.set()
+        if conn is not None:  # the host closed meanwhile, or has another connection
+            try:
+                conn.close()
+            except libvirt.libvirtError:
+                pass
+
+    def connected(self) -> bool | None:
+        """Whether the open connection is alive; None when none is open. Never opens one."""
+        conn = self._conn
+        if conn is None:
+            return None
+        try:
+            return bool(conn.isAlive())
+        except libvirt.libvirtError:
+            return False
 
     def current_conn(self) -> Any:
         """The connection open now, or None; never opens one."""
@@ -217,6 +293,7 @@ class Host:
 
     def close(self) -> None:
         with self._lock:
+            self._opening = None  # an open still under way closes what it gets
             self._drop()
 
     def versions(self) -> tuple[str, str]:

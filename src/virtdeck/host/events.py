@@ -8,6 +8,8 @@ an event on a queue, so the reader decides how long to wait.
 from __future__ import annotations
 
 import queue
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,6 +71,7 @@ class DomainEvent:
     vm: str
     event: str
     detail: str
+    uuid: str = ""
 
 
 def describe(event: int, detail: int) -> tuple[str, str]:
@@ -76,46 +79,91 @@ def describe(event: int, detail: int) -> tuple[str, str]:
     return name, details.get(detail, str(detail))
 
 
+class _Dispatcher:
+    """The one registration per connection and event kind, shared by every watch on it.
+
+    libvirt refuses a second callback for the same event on one connection
+    ("event callback already tracked"), so watches subscribe here instead.
+    """
+
+    def __init__(self, host: Host, conn: Any) -> None:
+        self.conn = conn
+        self.watchers: dict[int, Callable[[Any, str, str], None]] = {}
+        # Its own lock, not the module's: libvirt's event thread takes only this one.
+        self.lock = threading.Lock()
+        self.ids: list[int] = []
+        try:
+            self._register(host, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle)
+            self._register(host, libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, self._on_reboot)
+        except BaseException:
+            self.deregister()
+            raise
+
+    def _register(self, host: Host, event_id: int, callback: Callable[..., None]) -> None:
+        register = self.conn.domainEventRegisterAny
+        self.ids.append(
+            host.call("watch VM events", lambda _c: register(None, event_id, callback, None))
+        )
+
+    def _each(self, dom: Any, event: str, detail: str) -> None:
+        with self.lock:
+            watchers = list(self.watchers.values())
+        for put in watchers:
+            put(dom, event, detail)
+
+    def _on_lifecycle(self, _conn: Any, dom: Any, event: int, detail: int, _opaque: Any) -> None:
+        self._each(dom, *describe(event, detail))
+
+    def _on_reboot(self, _conn: Any, dom: Any, _opaque: Any) -> None:
+        self._each(dom, "rebooted", "by guest or host")
+
+    def deregister(self) -> None:
+        for callback_id in self.ids:
+            try:
+                self.conn.domainEventDeregisterAny(callback_id)
+            except libvirt.libvirtError:
+                pass  # the connection is gone, and the callbacks with it
+        self.ids.clear()
+
+
+# By id() of the connection; a dispatcher holds its connection, so the id
+# cannot be reused while it is here.
+_DISPATCHERS: dict[int, _Dispatcher] = {}
+_DISPATCHERS_LOCK = threading.Lock()
+
+
 class EventWatch:
     """Lifecycle (and reboot) events of every VM, or of one VM by name.
 
     Registered when made, so nothing that happens after the constructor
-    returns is missed; ``close`` deregisters.
+    returns is missed; ``close`` deregisters. With ``deliver``, each event
+    is handed to it on libvirt's event thread instead of queued here. Any
+    number of watches may be open on one host at once.
     """
 
-    def __init__(self, host: Host, name: str | None = None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        name: str | None = None,
+        deliver: Callable[[DomainEvent], None] | None = None,
+    ) -> None:
         self._name = name
         self._queue: queue.Queue[DomainEvent] = queue.Queue()
-        self._conn: Any = host.conn
-        self._ids: list[int] = []
-        register = self._conn.domainEventRegisterAny
-        self._ids.append(
-            host.call(
-                "watch VM events",
-                lambda _c: register(
-                    None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._on_lifecycle, None
-                ),
-            )
-        )
-        self._ids.append(
-            host.call(
-                "watch VM events",
-                lambda _c: register(
-                    None, libvirt.VIR_DOMAIN_EVENT_ID_REBOOT, self._on_reboot, None
-                ),
-            )
-        )
+        self._deliver = deliver or self._queue.put
+        conn = host.conn
+        with _DISPATCHERS_LOCK:
+            dispatcher = _DISPATCHERS.get(id(conn))
+            if dispatcher is None:
+                dispatcher = _DISPATCHERS[id(conn)] = _Dispatcher(host, conn)
+            with dispatcher.lock:
+                dispatcher.watchers[id(self)] = self._put
+        self._dispatcher: _Dispatcher | None = dispatcher
 
     def _put(self, dom: Any, event: str, detail: str) -> None:
         name = dom.name()
         if self._name is None or name == self._name:
-            self._queue.put(DomainEvent(datetime.now().astimezone(), name, event, detail))
-
-    def _on_lifecycle(self, _conn: Any, dom: Any, event: int, detail: int, _opaque: Any) -> None:
-        self._put(dom, *describe(event, detail))
-
-    def _on_reboot(self, _conn: Any, dom: Any, _opaque: Any) -> None:
-        self._put(dom, "rebooted", "by guest or host")
+            when = datetime.now().astimezone()
+            self._deliver(DomainEvent(when, name, event, detail, str(dom.UUIDString())))
 
     def get(self, timeout: float) -> DomainEvent | None:
         """The next event, or None when none came within ``timeout`` seconds."""
@@ -125,9 +173,15 @@ class EventWatch:
             return None
 
     def close(self) -> None:
-        for callback_id in self._ids:
-            try:
-                self._conn.domainEventDeregisterAny(callback_id)
-            except libvirt.libvirtError:
-                pass  # the connection is gone, and the callbacks with it
-        self._ids.clear()
+        dispatcher, self._dispatcher = self._dispatcher, None
+        if dispatcher is None:
+            return
+        with _DISPATCHERS_LOCK:
+            with dispatcher.lock:
+                dispatcher.watchers.pop(id(self), None)
+                if dispatcher.watchers:
+                    return
+            if _DISPATCHERS.get(id(dispatcher.conn)) is dispatcher:
+                del _DISPATCHERS[id(dispatcher.conn)]
+            # Under the lock: a new watch on this connection registers only after.
+            dispatcher.deregister()

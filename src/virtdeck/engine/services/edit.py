@@ -8,9 +8,11 @@ never silently overwrites a change made meanwhile (by virtdeck or virsh).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+from collections.abc import Iterator
 
-from virtdeck.errors import Conflict, Hint, InvalidInput
+from virtdeck.errors import Conflict, Hint, InvalidInput, PreconditionFailed
 from virtdeck.model import Domain, XmlError
 
 from ..context import HostContext
@@ -27,6 +29,31 @@ class EditService:
     def edit_begin(self, name: str) -> EditSession:
         xml = self.defs.inactive_xml(self.defs.lookup(name))
         return EditSession(name=name, xml=xml, digest=xml_digest(xml))
+
+    def digest(self, name: str) -> str:
+        """The digest of the VM's definition (its next-boot XML): the API's ETag."""
+        return xml_digest(self.defs.inactive_xml(self.defs.lookup(name)))
+
+    @contextlib.contextmanager
+    def expecting(self, name: str, digest: str | None, action: str) -> Iterator[None]:
+        """Hold the VM's lock for ``action`` and check its digest is still ``digest``.
+
+        The API's If-Match: a change sent against a definition that has
+        changed since the client read it changes nothing. The lock is held
+        through the block, so the change the caller makes inside it is the
+        one checked (the engine's locks are re-entrant within one task).
+        ``digest`` None only takes the lock.
+        """
+        dom = self.defs.lookup(name)
+        with self.ctx.lock_vm(dom, action):
+            if digest is not None:
+                now = xml_digest(self.defs.inactive_xml(dom))
+                if now != digest:
+                    raise PreconditionFailed(
+                        f"VM {name} has changed since its definition was read; "
+                        "read it again and decide on the new one"
+                    )
+            yield
 
     def edit_apply(self, session: EditSession, new_xml: str) -> EditResult:
         try:

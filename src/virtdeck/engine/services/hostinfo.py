@@ -9,15 +9,33 @@ from virtdeck.host.kvmprobe import KvmProbe
 
 from .. import acceleration
 from ..context import HostContext
-from ..schemas import Acceleration, Finding, HostReport
+from ..schemas import Acceleration, Finding, HostInfo, HostReport
 
 
 class HostService:
     """What this host offers: its checks, and the domain type new VMs get."""
 
     def __init__(self, ctx: HostContext) -> None:
+        self.ctx = ctx
         self.host = ctx.host
         self.settings = ctx.settings
+
+    def host_info(self) -> HostInfo:
+        lib, hypervisor = self.host.versions()
+        return HostInfo(
+            id=self.ctx.host_id,
+            uri=self.host.uri,
+            libvirt_version=lib,
+            hypervisor_version=hypervisor,
+        )
+
+    def connected(self) -> bool | None:
+        """Whether the connection to libvirtd is up now; None before one was opened.
+
+        Never opens one and never waits on libvirtd: a health check must answer
+        while libvirtd hangs.
+        """
+        return self.host.connected()
 
     def acceleration(self, refresh: bool = False) -> Acceleration:
         if self.host.is_test_driver:

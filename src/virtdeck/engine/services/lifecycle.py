@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from virtdeck.errors import Conflict, Hint, InvalidInput, Timeout, opt
 from virtdeck.host import domains
-from virtdeck.host.events import EventWatch
+from virtdeck.host.connection import Host
+from virtdeck.host.events import DomainEvent, EventWatch
 from virtdeck.host.handle import DomainHandle
 from virtdeck.model import Domain, InvalidName, check_name
 
+from ..actors import ACTIONS
 from ..context import HostContext
 from ..definitions import Definitions
+from ..operation_record import OperationRecord
+from ..pubsub import DropOldest, operation_updates
 from ..schemas import VmDetail, VmEvent, VmSummary
+from .operation_run import operation_info
 from .vms import VmService
 
 
@@ -26,11 +32,51 @@ def checked_new_name(name: str) -> str:
 
 
 class EventFeed:
-    """Lifecycle events as VmEvent, until ``timeout`` (None: until closed or Ctrl-C)."""
+    """Lifecycle events as VmEvent, until ``timeout`` (None: until closed or Ctrl-C).
 
-    def __init__(self, watch: EventWatch, timeout: float | None) -> None:
-        self._watch = watch
+    Each event carries who caused it where virtdeck did (``actors.ACTIONS``,
+    asked when libvirt reports it). With ``operations_of`` (a host id) the
+    feed also yields the updates of that host's operations run in this
+    process, as events of kind ``operation``. Events wait in one bounded
+    queue: a reader that falls far behind loses the oldest.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        name: str | None,
+        timeout: float | None,
+        operations_of: str | None = None,
+    ) -> None:
+        self._uri = host.uri
+        self._name = name
+        self._host_id = operations_of
         self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._queue: DropOldest[VmEvent | tuple[datetime, OperationRecord]] = DropOldest()
+        self._watch = EventWatch(host, name, deliver=self._on_domain_event)
+        self._unsubscribe = (
+            operation_updates.subscribe(self._on_operation) if operations_of is not None else None
+        )
+
+    def _on_domain_event(self, event: DomainEvent) -> None:
+        who = ACTIONS.match(
+            self._uri, event.uuid or None, event.vm, event.event, event.time.timestamp()
+        )
+        self._queue.put(
+            VmEvent(
+                time=event.time,
+                vm=event.vm,
+                event=event.event,
+                detail=event.detail,
+                uuid=event.uuid or None,
+                actor=who.actor.user if who is not None else None,
+                operation_id=who.operation_id if who is not None else None,
+            )
+        )
+
+    def _on_operation(self, record: OperationRecord) -> None:
+        if record.host_id == self._host_id and self._name in (None, record.target):
+            self._queue.put((datetime.now().astimezone(), record))
 
     def __iter__(self) -> Iterator[VmEvent]:
         while True:
@@ -39,11 +85,15 @@ class EventFeed:
                 wait = min(wait, self._deadline - time.monotonic())
                 if wait <= 0:
                     return
-            event = self._watch.get(wait)
-            if event is not None:
-                yield VmEvent(time=event.time, vm=event.vm, event=event.event, detail=event.detail)
+            item = self._queue.get(wait)
+            if isinstance(item, VmEvent):
+                yield item
+            elif item is not None:
+                yield _operation_event(*item)
 
     def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         self._watch.close()
 
     def __enter__(self) -> EventFeed:
@@ -51,6 +101,21 @@ class EventFeed:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _operation_event(when: datetime, record: OperationRecord) -> VmEvent:
+    # Looked up as it is read, not as it came: the first update (the row
+    # made) comes before the operation is tied to whoever started it.
+    who = ACTIONS.operation_actor(record.id)
+    return VmEvent(
+        time=when,
+        vm=record.target,
+        event="operation",
+        detail=f"{record.kind} {record.state}: {record.step} ({record.progress}%)",
+        actor=who.user if who is not None else None,
+        operation_id=record.id,
+        operation=operation_info(record),
+    )
 
 
 class LifecycleService:
@@ -180,10 +245,20 @@ class LifecycleService:
             self.defs.redefine(model.to_xml(), "rename")
 
     # -- events ---------------------------------------------------------------
-    def events(self, name: str | None = None, timeout: float | None = None) -> EventFeed:
-        """Lifecycle events (of one VM, by name) from now on; watching starts at once."""
+    def events(
+        self,
+        name: str | None = None,
+        timeout: float | None = None,
+        include_operations: bool = False,
+    ) -> EventFeed:
+        """Lifecycle events (of one VM, by name) from now on; watching starts at once.
+
+        With ``include_operations``, also the progress of operations (on that
+        VM, by name) that this process runs.
+        """
         if name is not None:
             self.defs.lookup(name)  # NotFound, with close names, for a typo
         if timeout is not None and timeout <= 0:
             raise InvalidInput(f"{opt('timeout')} must be more than 0 seconds", field="timeout")
-        return EventFeed(EventWatch(self.host, name), timeout)
+        host_id = self.ctx.host_id if include_operations else None
+        return EventFeed(self.host, name, timeout, operations_of=host_id)

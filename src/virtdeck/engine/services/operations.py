@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from virtdeck.errors import Conflict, Hint, Interrupted, NotFound, VirtdeckError, marked_parts
 from virtdeck.host import disk_users, domains
 
+from .. import actors
 from ..context import HostContext
 from ..definitions import Definitions
 from ..operation_record import FAILED, INTERRUPTED, SUCCEEDED, Resource
@@ -95,8 +96,11 @@ class OperationService:
         self._forget_uncollected()
         began = threading.Event()
         entry = _Running()
+        who = actors.current_actor.get()
 
         def body() -> None:
+            # The one thing of the caller's context it keeps: whom it works for.
+            actors.current_actor.set(who)
             try:
                 with (
                     hold() if hold is not None else contextlib.nullcontext(),
@@ -174,6 +178,7 @@ class OperationService:
         self.recover_interrupted()
         store = self.store
         op_id = store.begin(self.ctx.host_id, kind, target, first_step)
+        in_operation = actors.ACTIONS.attach_operation(op_id)
         run = OperationRun(store, op_id)
         beating = threading.Event()
         heart = threading.Thread(
@@ -221,6 +226,7 @@ class OperationService:
             raise
         finally:
             beating.set()
+            actors.current_operation.reset(in_operation)
         result = run.result.model_dump_json() if run.result is not None else None
         store.finish(op_id, SUCCEEDED, step="done", result=result)
 

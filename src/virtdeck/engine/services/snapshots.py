@@ -169,33 +169,50 @@ class SnapshotService:
 
     # -- revert ---------------------------------------------------------------
     def revert_snapshot(self, name: str, snapshot: str) -> SnapshotRevertResult:
+        """Revert and wait for it: the VM's state after, or the error it ended with."""
+        op = self.submit_revert(name, snapshot)
+        return self.ops.result(op.id, SnapshotRevertResult)
+
+    def submit_revert(self, name: str, snapshot: str) -> OperationInfo:
         dom = self.defs.lookup(name)
-        with self.ctx.lock_vm(dom, "snapshot revert"):
-            facts = host_snapshots.get(dom, snapshot)
-            info = self._info(name, facts)
-            if not info.revertible:
-                lib, _hv = self.host.versions()
-                raise Unsupported(
-                    f"snapshot {snapshot} of {name} is disk-only (external) and libvirt {lib} "
-                    "on this host cannot revert to those; revert to a snapshot taken without "
-                    f"{opt('disk_only')} instead",
-                    field="snapshot",
-                )
+        # Checked here, so a refusal makes no operation, and again under the lock.
+        self._check_revertible(dom, snapshot)
+
+        def work(run: OperationRun) -> SnapshotRevertResult:
+            self._check_revertible(dom, snapshot)
             self.defs.observe(dom)
             ours = Domain.from_xml(self.defs.inactive_xml(dom)).get_meta_list(META_CREATED_DISKS)
-            with self.ops.operation("snapshot-revert", name, f"reverting to snapshot {snapshot}"):
-                host_snapshots.revert(dom, snapshot)
-                # The snapshot carries the definition it was taken with; it is the VM's now.
-                self.defs.record(dom, "snapshot-revert")
-                # That older definition may not list overlays made since; they are still ours
-                # to remove with the VM.
-                self._set_created_disks(
-                    dom,
-                    lambda old: old + [p for p in ours if p not in old and Path(p).exists()],
-                    "snapshot-revert",
-                )
-            state = dom.state()
-        return SnapshotRevertResult(vm=name, snapshot=snapshot, state=state)
+            run.check_cancelled()
+            host_snapshots.revert(dom, snapshot)
+            # The snapshot carries the definition it was taken with; it is the VM's now.
+            self.defs.record(dom, "snapshot-revert")
+            # That older definition may not list overlays made since; they are still ours
+            # to remove with the VM.
+            self._set_created_disks(
+                dom,
+                lambda old: old + [p for p in ours if p not in old and Path(p).exists()],
+                "snapshot-revert",
+            )
+            return SnapshotRevertResult(vm=name, snapshot=snapshot, state=dom.state())
+
+        return self.ops.submit(
+            "snapshot-revert",
+            name,
+            f"reverting to snapshot {snapshot}",
+            work,
+            hold=lambda: self.ctx.lock_vm(dom, "snapshot revert"),
+        )
+
+    def _check_revertible(self, dom: DomainHandle, snapshot: str) -> None:
+        info = self._info(dom.name, host_snapshots.get(dom, snapshot))
+        if not info.revertible:
+            lib, _hv = self.host.versions()
+            raise Unsupported(
+                f"snapshot {snapshot} of {dom.name} is disk-only (external) and libvirt {lib} "
+                "on this host cannot revert to those; revert to a snapshot taken without "
+                f"{opt('disk_only')} instead",
+                field="snapshot",
+            )
 
     # -- delete ---------------------------------------------------------------
     def delete_snapshot(

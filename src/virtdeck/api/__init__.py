@@ -1,0 +1,1 @@
+"""virtdeck's REST API: FastAPI routes that translate HTTP to the engine interface."""
