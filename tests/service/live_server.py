@@ -13,7 +13,6 @@ import contextlib
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from tests.cli_runner import virtdeck_command
 from virtdeck.api.app import create_app
 from virtdeck.api.server import Server
 from virtdeck.client.tls import trust
@@ -102,6 +102,7 @@ def serve_process(
     env: dict[str, str] | None = None,
     listen_host: str = "127.0.0.1",
     verify: bool | str = True,
+    serve_args: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``virtdeck serve`` as a process of its own, on a free port; its URL (via loopback).
 
@@ -115,7 +116,7 @@ def serve_process(
     # A file, not a pipe: a server's log would fill a pipe nobody reads and stall it.
     log = open(data_dir / "serve.log", "w")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
-        [sys.executable, "-m", "virtdeck", "-c", uri, "serve", "--listen", f"{listen_host}:{port}"],
+        virtdeck_command("-c", uri, "serve", "--listen", f"{listen_host}:{port}", *serve_args),
         env=full_env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -42,6 +42,14 @@ def test_an_operator_changes_vms_but_not_users(api: LiveServer) -> None:
         assert mine.status_code == 201 and mine.json()["secret"]
         theirs = http.post("/api/v1/tokens", json={"name": "theirs", "user": "admin"})
         assert theirs.status_code == 403
+        # A whole definition could name any host file as a disk: admins only.
+        read = http.get(f"/api/v1/vms/{name}/xml", params={"inactive": True})
+        edit = http.put(
+            f"/api/v1/vms/{name}/xml",
+            json={"xml": read.json()["xml"]},
+            headers={"If-Match": read.headers["etag"]},
+        )
+        assert edit.status_code == 403 and "vm.xml.write" in edit.json()["detail"]
     assert "sneaky" not in {u.name for u in api.engine.list_users()}
 
 

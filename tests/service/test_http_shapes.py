@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import httpx
+import libvirt
 
 from tests.lock_holder import held_elsewhere
 from tests.service.live_server import LiveServer
-from tests.service.vms import own_vm
+from tests.service.vms import TEST_URI, own_vm
 
 
 def _problem(answer: httpx.Response, status: int, code: str) -> dict[str, object]:
@@ -114,6 +118,13 @@ def test_long_work_answers_202_with_its_operation(api: LiveServer) -> None:
 
 def test_lists_page_by_cursor_and_filter(api: LiveServer) -> None:
     with own_vm("page", count=7) as names, api.client(api.admin_token) as http:
+        # Defined behind the server's back: listed once libvirt's events came.
+        deadline = time.monotonic() + 1.0
+        while not set(names) <= {
+            v["name"] for v in http.get("/api/v1/vms?limit=1000").json()["items"]
+        }:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         seen: list[str] = []
         url: str | None = "/api/v1/vms?limit=3&state=shut%20off"
         while url:
@@ -127,3 +138,30 @@ def test_lists_page_by_cursor_and_filter(api: LiveServer) -> None:
         running = http.get("/api/v1/vms", params={"state": "running"}).json()["items"]
         assert all(vm["state"] == "running" for vm in running)
         assert not {vm["name"] for vm in running} & set(names)
+
+
+def test_the_served_list_follows_changes_made_behind_its_back(api: LiveServer) -> None:
+    """The list comes from a cache fed by libvirt's events: what virsh does shows within 1 s."""
+
+    def listed(http: httpx.Client) -> dict[str, str]:
+        items = http.get("/api/v1/vms", params={"limit": 1000}).json()["items"]
+        return {vm["name"]: vm["state"] for vm in items}
+
+    def within(seconds: float, http: httpx.Client, check: Callable[[dict[str, str]], bool]) -> None:
+        deadline = time.monotonic() + seconds
+        while not check(listed(http)):
+            assert time.monotonic() < deadline, listed(http)
+            time.sleep(0.05)
+
+    with api.client(api.admin_token) as http:
+        listed(http)  # the cache is filled now
+        with own_vm("cache", start=True) as [name]:
+            within(1.0, http, lambda vms: vms.get(name) == "running")
+            conn = libvirt.open(TEST_URI)
+            conn.lookupByName(name).suspend()
+            within(1.0, http, lambda vms: vms.get(name) == "paused")
+            # A change made through the server is in the very next list.
+            assert http.post(f"/api/v1/vms/{name}/resume").status_code == 200
+            assert listed(http)[name] == "running"
+            conn.close()
+        within(1.0, http, lambda vms: name not in vms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import ssl
@@ -11,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli_runner import virtdeck_command
+from tests.cli_runner import run_virtdeck, virtdeck_command
 from tests.service.live_server import serve_process
-from virtdeck.api.tls import fingerprint
+from virtdeck.api.tls import fingerprint, self_signed
 from virtdeck.client.tls import trust
 
 TEST_URI = "test:///default"
@@ -75,3 +76,47 @@ def test_no_password_or_token_reaches_the_log(tmp_path: Path) -> None:
     database = b"".join(p.read_bytes() for p in data.glob("virtdeck.db*"))
     for secret_text in (PASSWORD, secret, cookie):
         assert secret_text.encode() not in database
+
+
+def test_the_operators_certificate_and_a_login_that_pins_it(tmp_path: Path) -> None:
+    """--tls-cert/--tls-key serve the operator's own; login --accept-certificate pins it."""
+    made = self_signed(tmp_path / "mine", "127.0.0.1")
+    data = tmp_path / "data"
+    env = {**os.environ, "VIRTDECK_DATA_DIR": str(data)}
+    args = ("--tls-cert", str(made.cert), "--tls-key", str(made.key))
+    with serve_process(
+        data, TEST_URI, listen_host="0.0.0.0", verify=str(made.cert), serve_args=args
+    ) as (url, _proc):
+        assert not (data / "tls").exists()  # nothing made: the given pair is served
+        added = subprocess.run(
+            virtdeck_command("-c", TEST_URI, "user", "add", "pin", "--role", "viewer"),
+            input=PASSWORD + "\n",
+            text=True,
+            env=env,
+            capture_output=True,
+            check=False,
+        )
+        assert added.returncode == 0, added.stderr
+        token = subprocess.run(
+            virtdeck_command("-c", TEST_URI, "token", "create", "pinned", "--user", "pin"),
+            text=True,
+            env=env,
+            capture_output=True,
+            check=True,
+        ).stdout.strip()
+        config = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+        config.pop("VIRTDECK_DATA_DIR", None)
+        wrong = run_virtdeck(
+            "login", url, "--token", token, "--accept-certificate", "00:11", env=config
+        )
+        assert wrong.returncode == 4 and "not trusted" in wrong.stderr
+        assert token not in wrong.stderr
+        print_ = fingerprint(made.cert.read_bytes())
+        logged = run_virtdeck(
+            "login", url, "--token", token, "--accept-certificate", print_, env=config
+        )
+        assert logged.returncode == 0, logged.stderr
+        assert "as pin" in logged.stdout
+        listed = run_virtdeck("vm", "list", "--json", env=config)
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout)[0]["name"] == "test"

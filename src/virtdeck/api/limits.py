@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .problems import plain_problem, problem_response
+from virtdeck.engine.validation import check_vm_name
+from virtdeck.errors import InvalidInput, VirtdeckError
+from virtdeck.model import quote
+
+from .problems import plain_problem, problem_for, problem_response
 
 # The largest body any route takes: a spec is at most 256 KiB and cloud-init
 # user-data 1 MiB; JSON escaping may double that.
@@ -89,22 +95,31 @@ class EncodedSlash:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw = scope.get("raw_path") or b""
         if scope["type"] == "http" and b"%2f" in raw.lower():
-            from urllib.parse import unquote  # noqa: PLC0415
-
-            from virtdeck.engine.validation import check_vm_name  # noqa: PLC0415
-            from virtdeck.errors import VirtdeckError  # noqa: PLC0415
-
-            from .problems import problem_for  # noqa: PLC0415
-
-            for segment in raw.decode("latin-1").split("/"):
-                decoded = unquote(segment)
-                if "/" in decoded:
-                    try:
-                        check_vm_name(decoded)
-                    except VirtdeckError as exc:
-                        await problem_response(problem_for(exc))(scope, receive, send)
-                        return
+            refusal = _slash_refusal(raw.decode("latin-1"))
+            if refusal is not None:
+                await problem_response(problem_for(refusal))(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+def _slash_refusal(raw_path: str) -> VirtdeckError | None:
+    """What is wrong with the first segment of ``raw_path`` that decodes to hold a '/'."""
+    segments = raw_path.split("/")
+    for index, segment in enumerate(segments):
+        decoded = unquote(segment)
+        if "/" not in decoded:
+            continue
+        # /api/v1/vms/NAME...: a VM's name, in the engine's own words.
+        if segments[1:4] == ["api", "v1", "vms"] and index == 4:
+            try:
+                check_vm_name(decoded)
+            except VirtdeckError as exc:
+                return exc
+        return InvalidInput(
+            f"{quote(decoded)} in the request's path holds a '/', which no name virtdeck "
+            "takes may hold; use another"
+        )
+    return None
 
 
 _NUL_IN_URL = b"%00"

@@ -6,7 +6,8 @@ table, not gathered from checks spread over the code:
 
 - ``admin``: everything, users and their tokens and the audit log included;
 - ``operator``: VMs and their devices, snapshots and operations, and its own
-  tokens; not other users, not the audit log;
+  tokens; not other users, not the audit log, not a whole definition's XML
+  (a disk path in it could be any host file);
 - ``viewer``: reading only (and its own tokens and password).
 
 A ``Principal`` is a caller once authenticated: its user, its role as the
@@ -35,6 +36,9 @@ Permission = Literal[
     # apply, restore, XML edit: every change to a VM or its definition.
     "vm.change",
     "snapshot.change",
+    # Replacing a whole definition: any disk path on the host can go in it,
+    # so it is as strong as root there (admin only).
+    "vm.xml.write",
     "operation.read",
     "operation.cancel",
     # Users, and the tokens of users other than the caller.

@@ -168,7 +168,7 @@ async def vm_xml(name: str, engine: EngineDep, response: Response, inactive: boo
 
 
 @routes.put(
-    "/vms/{name}/xml", operation_id="vm_edit", permission="vm.change", response_model=EditResult
+    "/vms/{name}/xml", operation_id="vm_edit", permission="vm.xml.write", response_model=EditResult
 )
 async def edit_vm(
     name: str, engine: EngineDep, body: XmlBody, if_match: IfMatch = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from virtdeck.host.events import DomainEvent, EventWatch
@@ -23,6 +24,15 @@ from ..schemas import VmSummary
 from .vms import VmService
 
 RESYNC_SECONDS = 10.0
+
+
+@dataclass
+class _Flight:
+    """One read of the listing under way, and what it came to."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    result: tuple[int, list[VmSummary]] | None = None
+    error: BaseException | None = None
 
 
 class VmListCache:
@@ -36,6 +46,7 @@ class VmListCache:
         self._dirty = True
         self._watch: EventWatch | None = None
         self._watched_conn: Any = None
+        self._flight: _Flight | None = None
 
     def _on_event(self, _event: DomainEvent) -> None:
         # On libvirt's event thread: only a flag, never a call back into libvirt.
@@ -52,8 +63,8 @@ class VmListCache:
             self._watch.close()
             self._watch = None
         self._watch = EventWatch(self._ctx.host, deliver=self._on_event)
+        # What happened while nobody watched is unknown: the caller reads now.
         self._watched_conn = self._ctx.host.current_conn()
-        self._dirty = True  # what happened while nobody watched is unknown
 
     def current_version(self) -> int | None:
         """The version of a listing that is still good, without reading anything; None if stale.
@@ -61,33 +72,58 @@ class VmListCache:
         Memory only: a server can answer from a page it wrote for this
         version without handing the request to a worker thread.
         """
-        conn = self._ctx.host.current_conn()
-        if (
-            self._listing is None
-            or self._dirty
-            or conn is None
-            or conn is not self._watched_conn
-            or time.monotonic() - self._read_at > RESYNC_SECONDS
-        ):
-            return None
-        return self._version
+        return self._version if self._fresh() else None
 
     def listing(self) -> tuple[int, list[VmSummary]]:
-        """(version, the VMs with their addresses); the version changes with the listing."""
+        """(version, the VMs with their addresses); the version changes with the listing.
+
+        One thread reads while the others wait for its result (or its error):
+        a thousand clients after one event cost one read, and while libvirtd
+        is away they all hear so after one wait, not one after another.
+        """
         with self._lock:
+            if self._fresh():
+                assert self._listing is not None
+                return self._version, self._listing
+            flight = self._flight
+            leading = flight is None
+            if flight is None:
+                flight = self._flight = _Flight()
+        if not leading:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            assert flight.result is not None
+            return flight.result
+        try:
+            # Cleared before the read: an event that comes during it marks it again.
+            self._dirty = False
+            read_at = time.monotonic()
             self._watching()
-            stale = time.monotonic() - self._read_at > RESYNC_SECONDS
-            if self._listing is None or self._dirty or stale:
-                # Cleared before the read: an event that comes during it marks it again.
-                self._dirty = False
-                self._read_at = time.monotonic()
-                try:
-                    self._listing = self._vms.list_vms(with_addresses=True)
-                except BaseException:
-                    self._dirty = True
-                    raise
-                self._version += 1
-            return self._version, self._listing
+            listing = self._vms.list_vms(with_addresses=True)
+        except BaseException as exc:
+            self._dirty = True
+            with self._lock:
+                self._flight = None
+            flight.error = exc
+            flight.done.set()
+            raise
+        with self._lock:
+            self._listing, self._read_at = listing, read_at
+            self._version += 1
+            flight.result = (self._version, listing)
+            self._flight = None
+        flight.done.set()
+        return flight.result
+
+    def _fresh(self) -> bool:
+        return (
+            self._listing is not None
+            and not self._dirty
+            and self._ctx.host.current_conn() is self._watched_conn
+            and time.monotonic() - self._read_at <= RESYNC_SECONDS
+            and self._ctx.host.connected() is True
+        )
 
     def close(self) -> None:
         with self._lock:
