@@ -12,6 +12,7 @@ restarts, the watch is registered again on the new connection.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from ..schemas import VmSummary
 from .vms import VmService
 
 RESYNC_SECONDS = 10.0
+# Versions are unique in the process, across caches: a page kept for one
+# engine's listing is never taken for another's (two servers in one process).
+_VERSIONS = itertools.count(1)
 
 
 @dataclass
@@ -110,7 +114,7 @@ class VmListCache:
             raise
         with self._lock:
             self._listing, self._read_at = listing, read_at
-            self._version += 1
+            self._version = next(_VERSIONS)
             flight.result = (self._version, listing)
             self._flight = None
         flight.done.set()
